@@ -1,0 +1,95 @@
+"""PyTorch data set over a prepared manifest.
+
+Images are decoded once: either on the fly per epoch, or (``preload=True``, the default for small
+data sets) once up front into one uint8 array at the training ``resize`` size, shared copy-on-write
+with the loader's worker processes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+from mocar.data.images import load_rgb
+from mocar.data.transforms import DataConfig, random_crop_flip, resize_square, to_normalized_tensor
+from mocar.errors import InputError
+
+TARGETS = ("epoch", "collection")
+PRELOAD_LIMIT_BYTES = 4 * 1024**3
+
+
+@dataclass
+class PreparedData:
+    """A prepared folder: the manifest and classes.json."""
+
+    root: Path
+    manifest: pd.DataFrame
+    classes: dict
+
+    @classmethod
+    def load(cls, root: str | Path) -> "PreparedData":
+        root = Path(root)
+        for name in ("manifest.parquet", "classes.json"):
+            if not (root / name).is_file():
+                raise InputError(f"{root}: no {name}; run `mocar data prepare --out {root}` first")
+        manifest = pd.read_parquet(root / "manifest.parquet")
+        classes = json.loads((root / "classes.json").read_text(encoding="utf-8"))
+        return cls(root=root, manifest=manifest, classes=classes)
+
+    def split(self, name: str) -> pd.DataFrame:
+        frame = self.manifest[self.manifest["split"] == name].reset_index(drop=True)
+        if frame.empty:
+            raise InputError(f"{self.root}: the split {name!r} is empty")
+        return frame
+
+    def class_names(self, target: str) -> list[str]:
+        if target == "collection":
+            return list(self.classes["collections"])
+        return [e["label"] for e in self.classes["epochs"]]
+
+
+class MuseumDataset(Dataset):
+    """Items are (image CHW float, class index, normalised year, row index)."""
+
+    def __init__(self, frame: pd.DataFrame, cfg: DataConfig, target: str = "epoch", train: bool = False,
+                 year_mean: float = 0.0, year_scale: float = 1.0, preload: bool | None = None,
+                 seed: int = 0, progress: bool = False) -> None:
+        if target not in TARGETS:
+            raise ValueError(f"target {target!r}: expected one of {TARGETS}")
+        self.frame, self.cfg, self.train = frame.reset_index(drop=True), cfg, train
+        self.labels = frame["epoch_idx" if target == "epoch" else "collection_idx"].to_numpy(np.int64)
+        self.years = ((frame["year"].to_numpy(np.float64) - year_mean) / year_scale).astype(np.float32)
+        self.size = cfg.resize if train else cfg.image_size
+        self.seed, self.epoch = seed, 0
+        bytes_needed = len(frame) * self.size * self.size * 3
+        self.cache = self._preload(progress) if (preload is None and bytes_needed < PRELOAD_LIMIT_BYTES) or preload else None
+
+    def _decode(self, index: int) -> np.ndarray:
+        image = resize_square(load_rgb(self.frame.at[index, "image"]), self.size, self.cfg.interpolation)
+        return np.asarray(image, dtype=np.uint8)
+
+    def _preload(self, progress: bool) -> np.ndarray:
+        cache = np.empty((len(self.frame), self.size, self.size, 3), dtype=np.uint8)
+        for i in tqdm(range(len(self.frame)), desc="decoding images", unit="img", disable=not progress):
+            cache[i] = self._decode(i)
+        return cache
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentations depend on (seed, epoch, index) only: reproducible across resumes and workers."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, index: int):
+        array = self.cache[index] if self.cache is not None else self._decode(index)
+        if self.train:
+            rng = np.random.default_rng((self.seed, self.epoch, index))
+            array = random_crop_flip(array, self.cfg.image_size, rng)
+        return to_normalized_tensor(array, self.cfg), int(self.labels[index]), torch.tensor(self.years[index]), index
