@@ -6,6 +6,7 @@ start fast.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -65,6 +66,131 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="prepared data folder (mocar data prepare --out)")
+    parser.add_argument("--out", help="run folder to create")
+    parser.add_argument("--config", type=Path, help="YAML file of training options (flags override it)")
+    parser.add_argument("--preset", help="model preset (mocar model presets), default mocar_tiny")
+    parser.add_argument("--arch", choices=["baseline", "maxavgcat", "mocar"], help="override the preset's architecture")
+    parser.add_argument("--backbone", choices=["bit_tiny", "bit_r50x1", "bit_r152x2"], help="override the preset's backbone")
+    parser.add_argument("--hidden", type=int, help="MaxAvg-Cat hidden width (embedding size)")
+    parser.add_argument("--dropout", type=float)
+    parser.add_argument("--pretrained", help="local BiT .npz or state-dict file for the backbone (no download)")
+    parser.add_argument("--loss", choices=["sum", "product", "both", "uncertainty"], help="MOCaR loss combination")
+    parser.add_argument("--steps", type=int, help="optimiser steps (default: BiT-HyperRule by data set size)")
+    parser.add_argument("--warmup", type=int, help="warm-up steps")
+    parser.add_argument("--batch-size", type=int, help="effective batch (default 512, as BiT)")
+    parser.add_argument("--micro-batch", type=int, help="images per forward pass (gradient accumulation)")
+    parser.add_argument("--lr", help="base learning rate, or 'auto' to run the lr range test first")
+    parser.add_argument("--mixup-alpha", type=float)
+    parser.add_argument("--image-size", type=int, help="training crop / model input size")
+    parser.add_argument("--resize", type=int, help="resize before the random crop")
+    parser.add_argument("--eval-every", type=int, help="validate every N steps (default: 10 times per run)")
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--workers", type=int, help="data loader processes")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    parser.add_argument("--channels-last", action="store_true", default=None)
+    parser.add_argument("--stop-after", type=int, help="stop after this many steps (continue with --resume)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+_TRAIN_FLAGS = ("data", "out", "preset", "arch", "backbone", "hidden", "dropout", "pretrained", "loss", "steps",
+                "warmup", "batch_size", "micro_batch", "lr", "mixup_alpha", "image_size", "resize", "eval_every",
+                "seed", "workers", "precision", "channels_last", "stop_after")
+
+
+def _train_config(args: argparse.Namespace):
+    from mocar.train.config import TrainConfig
+
+    flags = {k: getattr(args, k) for k in _TRAIN_FLAGS}
+    flags["progress"] = False if args.no_progress else None
+    if args.config:
+        return TrainConfig.from_yaml(args.config, **flags)
+    return TrainConfig.from_dict({k: v for k, v in flags.items() if v is not None})
+
+
+def _add_train_commands(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train a model (BiT-HyperRule, MixUp, checkpoints, resume, DDP)",
+                           description="Train a model. Run under `torchrun --nproc-per-node N` for several GPUs.")
+    _add_training_options(train)
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt")
+    train.set_defaults(handler=_cmd_train)
+    train_sub = train.add_subparsers(dest="train_command", metavar="COMMAND")
+    lr_find = train_sub.add_parser("lr-find", help="learning-rate range test (Smith); writes lr_find.png/json")
+    _add_training_options(lr_find)
+    lr_find.set_defaults(handler=_cmd_lr_find)
+
+    ev = sub.add_parser("eval", help="top-1/top-5/macro F1 (and year MAE) of a run on a split")
+    ev.add_argument("--run", required=True, type=Path, help="run folder")
+    ev.add_argument("--split", default="test", choices=["train", "val", "test"])
+    ev.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file")
+    ev.add_argument("--data", help="prepared data folder (default: the one the run was trained on)")
+    ev.add_argument("--embeddings", action="store_true", help="also store embeddings in the predictions file")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.set_defaults(handler=_cmd_eval)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mocar.train.loop import fit, resume_config
+
+    if args.resume:
+        cfg = resume_config(args.resume, stop_after=args.stop_after, progress=False if args.no_progress else None)
+        run = fit(cfg, resume=True)
+    else:
+        run = fit(_train_config(args))
+    print(f"run folder: {run}")
+    return 0
+
+
+def _cmd_lr_find(args: argparse.Namespace) -> int:
+    from mocar.train.loop import find_lr
+
+    result = find_lr(_train_config(args))
+    print(f"suggested base lr: {result.suggested_lr:.4g} (curve: {Path(args.out) / 'lr_find.png'})")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from mocar.train.eval_run import evaluate_run, format_eval
+
+    metrics = evaluate_run(args.run, args.split, args.checkpoint, args.data, save_embeddings=args.embeddings)
+    if args.json:
+        print(json.dumps({k: v for k, v in metrics.items() if k not in ("confusion_matrix",)}, indent=2, default=float))
+    else:
+        print(format_eval(metrics))
+        print(f"written: {args.run / ('eval_' + args.split + '.json')}")
+    return 0
+
+
+def _add_model_commands(sub: argparse._SubParsersAction) -> None:
+    model = sub.add_parser("model", help="list model presets and show their shapes, parameters and MACs")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="COMMAND")
+    presets = model_sub.add_parser("presets", help="list the named model presets")
+    presets.set_defaults(handler=_cmd_model_presets)
+    info = model_sub.add_parser("info", help="parameters, MACs, per-block feature shapes and output shapes")
+    info.add_argument("preset", help="a preset name (mocar model presets)")
+    info.add_argument("--img-size", type=int, default=480)
+    info.add_argument("--num-classes", type=int, default=50)
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(handler=_cmd_model_info)
+
+
+def _cmd_model_presets(args: argparse.Namespace) -> int:
+    from mocar.model import PRESETS
+
+    for name in sorted(PRESETS):
+        print(f"{name:26s} {PRESETS[name].description}")
+    return 0
+
+
+def _cmd_model_info(args: argparse.Namespace) -> int:
+    from mocar.model import format_model_info, model_info
+
+    info = model_info(args.preset, img_size=args.img_size, num_classes=args.num_classes)
+    print(json.dumps(info, indent=2, default=str) if args.json else format_model_info(info))
+    return 0
+
+
 def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in demo museum")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
@@ -83,6 +209,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_commands,
+    _add_model_commands,
+    _add_train_commands,
     _add_demo_command,
 ]
 

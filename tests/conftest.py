@@ -18,3 +18,45 @@ def _torch_threads():
         return
     torch.set_num_threads(2)
     yield
+
+
+def make_tiny_museum(root, n=120, size=40, seed=0):
+    """A tiny export whose collection shows in the colour and whose year shows in the brightness."""
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    images = root / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    collections = {"Antikensammlung": (200, 60, 40), "Münzkabinett": (40, 160, 60), "Vorderasiatisches Museum": (50, 60, 190)}
+    spans = {"Antikensammlung": (-700, 300), "Münzkabinett": (-600, 1900), "Vorderasiatisches Museum": (-3000, -300)}
+    rows = []
+    for i in range(n):
+        name = list(collections)[i % 3]
+        lo, hi = spans[name]
+        year = int(rng.integers(lo, hi))
+        shade = (year - lo) / (hi - lo)
+        base = np.array(collections[name], float) * (0.5 + 0.5 * shade)
+        pixels = np.clip(base + rng.normal(0, 25, (size, size, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(images / f"{i}.png")
+        dating = f"{abs(year) - 10} - {abs(year) + 10} v. Chr." if year < -20 else f"{year - 10}-{year + 10}"
+        if year < -20:
+            dating = f"{-year + 10} - {-year - 10} v. Chr."
+        rows.append((f"T-{i}", f"{i}.png", name, dating))
+    export = root / "export.csv"
+    pd.DataFrame(rows, columns=["object_id", "image", "collection", "dating"]).to_csv(export, index=False)
+    return export, images
+
+
+@pytest.fixture(scope="session")
+def tiny_prepared(tmp_path_factory):
+    """A prepared folder (manifest, classes) of 120 tiny images: 3 collections, 6 epoch classes."""
+    from mocar.data.prepare import PrepareConfig, prepare_dataset
+
+    root = tmp_path_factory.mktemp("tiny_museum")
+    export, images = make_tiny_museum(root)
+    cfg = PrepareConfig(export=str(export), images=str(images), out=str(root / "prepared"), classes=6,
+                        min_class_size=5, min_image_size=16, workers=1)
+    prepare_dataset(cfg, progress=False)
+    return root / "prepared"

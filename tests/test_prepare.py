@@ -84,7 +84,7 @@ def test_prepare_end_to_end(museum):
     rejected = pd.read_csv(out / "rejected.csv")
     assert len(rejected) == 11
     dup = rejected[rejected["reason"] == "duplicate_id"].iloc[0]
-    assert dup["id"] == "OK-1" and dup["row"] == 96 and "row 3" in dup["detail"]
+    assert dup["id"] == "OK-1" and dup["row"] == 97 and "row 3" in dup["detail"]
 
     classes = json.loads((out / "classes.json").read_text())
     assert classes["collections"] == sorted(COLLECTIONS)

@@ -66,7 +66,7 @@ class MuseumDataset(Dataset):
         self.labels = frame["epoch_idx" if target == "epoch" else "collection_idx"].to_numpy(np.int64)
         self.years = ((frame["year"].to_numpy(np.float64) - year_mean) / year_scale).astype(np.float32)
         self.size = cfg.resize if train else cfg.image_size
-        self.seed, self.epoch = seed, 0
+        self.seed = seed
         bytes_needed = len(frame) * self.size * self.size * 3
         self.cache = self._preload(progress) if (preload is None and bytes_needed < PRELOAD_LIMIT_BYTES) or preload else None
 
@@ -80,16 +80,15 @@ class MuseumDataset(Dataset):
             cache[i] = self._decode(i)
         return cache
 
-    def set_epoch(self, epoch: int) -> None:
-        """Augmentations depend on (seed, epoch, index) only: reproducible across resumes and workers."""
-        self.epoch = epoch
-
     def __len__(self) -> int:
         return len(self.frame)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, item: int | tuple[int, int]):
+        """``item`` is an index or (index, epoch); augmentation depends on (seed, epoch, index) only,
+        so it is the same across resumes, worker counts and ranks."""
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
         array = self.cache[index] if self.cache is not None else self._decode(index)
         if self.train:
-            rng = np.random.default_rng((self.seed, self.epoch, index))
+            rng = np.random.default_rng((self.seed, epoch, index))
             array = random_crop_flip(array, self.cfg.image_size, rng)
         return to_normalized_tensor(array, self.cfg), int(self.labels[index]), torch.tensor(self.years[index]), index

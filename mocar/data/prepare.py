@@ -152,15 +152,15 @@ def _apply_image_checks(rows: pd.DataFrame, cfg: PrepareConfig, out: Path, rejec
     if cache_dir:
         cache_dir.mkdir(parents=True, exist_ok=True)
     checks = check_images(paths, cfg, cache_dir, progress)
-    keep = []
-    for (i, record), result in zip(rows.iterrows(), checks):
+    rows = rows.assign(
+        image=[str(Path(c.cached_path or c.path).resolve()) for c in checks],
+        width=[c.width for c in checks], height=[c.height for c in checks], mode=[c.mode for c in checks],
+    )
+    usable = [c.reason is None for c in checks]
+    for record, result in zip(rows.to_dict("records"), checks):
         if result.reason:
             _reject(rejected, record["row"], record["id"], result.reason, f"{record['image_rel']}: {result.detail}")
-            continue
-        keep.append(i)
-        rows.at[i, "image"] = str(Path(result.cached_path or result.path).resolve())
-        rows.at[i, "width"], rows.at[i, "height"], rows.at[i, "mode"] = result.width, result.height, result.mode
-    return rows.loc[keep].reset_index(drop=True)
+    return rows[usable].reset_index(drop=True)
 
 
 def label_and_split(rows: pd.DataFrame, cfg: PrepareConfig) -> tuple[pd.DataFrame, dict]:
