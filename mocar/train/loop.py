@@ -368,5 +368,6 @@ def resume_config(run_dir: str | Path, **overrides) -> TrainConfig:
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: no config.yaml; is this a mocar run folder?")
     data = read_yaml(path)["train"]
+    data["stop_after"] = None  # a pause point belongs to one session, not to the run
     data.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict(data)
