@@ -1,0 +1,1 @@
+"""Int8 quantisation: calibration data and one module per back end."""
