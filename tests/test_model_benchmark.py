@@ -1,0 +1,38 @@
+"""Smoke test of benchmarks/model_forward.py (tiny case, two timed rounds) so the suite cannot rot."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "model_forward.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("model_forward_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tiny_benchmark_writes_markdown_and_json(tmp_path):
+    bench = _load_script()
+    threads = torch.get_num_threads()
+    try:
+        # One thread: with two, OpenMP barriers crawl whenever other processes share the cores.
+        rows = bench.main(["--only", "tiny", "--threads", "1", "--warmup", "1", "--min-repeats", "2",
+                           "--max-repeats", "2", "--budget", "0", "--wait-quiet", "0",
+                           "--out", str(tmp_path / "result")])
+    finally:
+        torch.set_num_threads(threads)
+    assert {(r.batch, r.variant) for r in rows} == {(b, v) for b in (1, 16) for v in bench.VARIANTS}
+    assert all(r.repeats == 2 and r.p50_ms > 0 and r.p90_ms >= r.p50_ms for r in rows)
+    text = (tmp_path / "result.md").read_text()
+    assert "| mocar_tiny | 128 | 16 | bf16 folded CL |" in text and "Command: `python " in text
+    payload = json.loads((tmp_path / "result.json").read_text())
+    assert len(payload["rows"]) == len(rows) and payload["machine"]["torch"] == torch.__version__
