@@ -191,6 +191,39 @@ def _cmd_model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_commands(sub: argparse._SubParsersAction) -> None:
+    exp = sub.add_parser("export", help="export a run to ONNX, TFLite and CoreML (fp32/fp16/int8), each validated")
+    exp.add_argument("--run", required=True, type=Path, help="training run folder")
+    exp.add_argument("--out", required=True, type=Path, help="export folder (files + manifest.json)")
+    exp.add_argument("--formats", default="onnx,tflite,coreml", help="comma-separated: onnx,tflite,coreml")
+    exp.add_argument("--precisions", default="fp32,fp16,int8", help="comma-separated: fp32,fp16,int8")
+    exp.add_argument("--img-size", type=int, help="input side (default: the run's evaluation size)")
+    exp.add_argument("--calib-images", type=int, default=300, help="training images for int8 calibration")
+    exp.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file")
+    exp.add_argument("--data", help="prepared data folder (default: the run's)")
+    exp.add_argument("--threads", type=int, default=2, help="threads used when validating")
+    exp.add_argument("--strict", action="store_true", help="exit non-zero when any file fails export or parity")
+    exp.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from mocar.export.run import export_run, format_manifest_table, manifest_failures
+
+    manifest = export_run(args.run, args.out, formats=_csv(args.formats), precisions=_csv(args.precisions),
+                          img_size=args.img_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
+                          strict=False, data=args.data, threads=args.threads)
+    print(format_manifest_table(manifest))
+    failed, parity = manifest_failures(manifest)
+    if args.strict and (failed or parity):
+        print(f"mocar: export check failed: {len(failed)} failed, {len(parity)} out of tolerance", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
 def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in demo museum")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
@@ -211,6 +244,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_data_commands,
     _add_model_commands,
     _add_train_commands,
+    _add_export_commands,
     _add_demo_command,
 ]
 

@@ -5,6 +5,11 @@ import os
 
 import pytest
 
+# Import order matters (TOOLCHAIN_NOTES): TensorFlow followed by triton-loading torch modules, or a bare
+# coremltools import, can segfault. Loading timm (and so torchvision/triton) first makes every later
+# import of tensorflow/coremltools in the same process safe.
+import timm  # noqa: F401,E402
+
 # Keep tests deterministic and polite on a 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
