@@ -22,10 +22,10 @@ class DemoConfig:
     image_size: int = 128
     seed: int = 0
     preset: str = "mocar_tiny"
-    train_steps: int = 300
+    train_steps: int = 800
     batch_size: int = 32
-    input_size: int = 112
-    lr: float = 0.05
+    input_size: int = 96
+    lr: float = 0.03
 
 
 def _stage(name: str) -> None:
@@ -41,8 +41,8 @@ def _train(cfg: DemoConfig, prepared: Path, run: Path) -> dict:
         fit(resume_config(run), resume=True)
     else:
         fit(TrainConfig(data=str(prepared), out=str(run), preset=cfg.preset, steps=cfg.train_steps,
-                        batch_size=cfg.batch_size, image_size=cfg.input_size,
-                        resize=max(cfg.input_size, cfg.image_size), lr=cfg.lr, seed=cfg.seed))
+                        batch_size=cfg.batch_size, image_size=cfg.input_size, resize=cfg.input_size + 16,
+                        lr=cfg.lr, seed=cfg.seed, channels_last=True, eval_every=cfg.train_steps // 8))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return {"steps": rows[-1]["step"], "best_val_loss": min(r["val_loss"] for r in rows), "run": str(run)}
 

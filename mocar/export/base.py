@@ -12,6 +12,7 @@ format cannot take the others down.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,16 @@ import numpy as np
 
 FORMATS = ("onnx", "tflite", "coreml")
 PRECISIONS = ("fp32", "fp16", "int8")
+
+# Where each format's exporter lives ("module:function"), imported only inside that format's worker
+# process, so a missing optional dependency fails one format instead of the whole stage.
+EXPORTERS: dict[str, str] = {
+    "onnx": "mocar.export.to_onnx:export_onnx",
+    "tflite": "mocar.export.to_tflite:export_tflite",
+    "coreml": "mocar.export.to_coreml:export_coreml",
+}
+# The input layout each format's files take (TFLite via onnx2tf is channels-last).
+FORMAT_LAYOUTS: dict[str, str] = {"onnx": "NCHW", "tflite": "NHWC", "coreml": "NCHW"}
 
 
 @dataclass
@@ -46,6 +57,21 @@ class ExportJob:
     work_dir: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
+    _PATHS = ("model_file", "out_dir", "calib_file", "work_dir")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible form (paths as strings), how the job travels to a worker process."""
+        data = asdict(self)
+        data.update({key: None if data[key] is None else str(data[key]) for key in self._PATHS})
+        data["precisions"] = list(self.precisions)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportJob:
+        """Inverse of :meth:`to_dict`."""
+        paths = {key: None if data.get(key) is None else Path(data[key]) for key in cls._PATHS}
+        return cls(**{**data, **paths, "precisions": tuple(data["precisions"])})
+
 
 @dataclass
 class ExportedFile:
@@ -67,9 +93,28 @@ class ExportedFile:
         data["path"] = str(self.path)
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ExportedFile:
+        """Inverse of :meth:`to_dict` (how a worker process hands its files back)."""
+        return cls(**{**data, "path": Path(data["path"])})
+
 
 def load_calibration(job: ExportJob) -> np.ndarray:
     """The calibration images of a job (float32 NCHW, normalised)."""
     if job.calib_file is None:
         raise ValueError("this export needs calibration images (int8) but the job has none")
     return np.load(job.calib_file)
+
+
+def import_object(spec: str) -> Any:
+    """Imports ``"package.module:attribute"`` (used for the lazily imported format tables).
+
+    Raises:
+        ImportError: If the module or the attribute does not exist (the message names ``spec``).
+    """
+    module_name, _, attribute = spec.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise ImportError(f"{spec}: module {module_name} has no attribute {attribute!r}") from None

@@ -1,21 +1,79 @@
-"""ONNX export (fp32, fp16, int8 via onnxruntime static quantisation).
+"""ONNX export: fp32, fp16 and int8 (onnxruntime static quantisation), metadata in every file.
 
 `torch_to_onnx` is also the first step of the TFLite path (onnx2tf takes an ONNX file).
-Measured on this machine (TOOLCHAIN_NOTES): the dynamo exporter at opset 18 is the one onnx2tf
-accepts for GroupNorm networks; weights must be saved inside the file (no external data) or
-onnxruntime's quantisation pre-processing fails.
+Measured on this machine (TOOLCHAIN_NOTES, benchmarks/results/export_onnx.md):
+
+* the dynamo exporter at opset 18 is the one onnx2tf accepts for GroupNorm networks; weights must be
+  saved inside the file (no external data) or onnxruntime's quantisation pre-processing fails;
+* the dynamo exporter attaches a torch stack trace to every node (``metadata_props``: ~13 % of a
+  tiny model's file, and local paths); :func:`torch_to_onnx` strips them;
+* fp16 uses onnxruntime's own converter (``onnxruntime.transformers.float16``; onnxconverter-common
+  is not a dependency) with float32 input/outputs;
+* int8 is QDQ, per-channel int8 weights, calibrated on real training images. Activations in int8
+  (S8S8) run slower than fp32 on x86; uint8 activations quantising only Conv/Gemm (``u8s8_conv``)
+  are the fastest (see :data:`INT8_FLAVOURS`). GroupNorm's InstanceNormalization stays float (its
+  shared scale breaks the quantiser), and the layers computing ``logits`` and ``year`` stay float
+  (one uint8 scale per tensor would flatten a regression output).
+
+Caveat: the ``embedding`` output of an int8 file is produced by a quantised layer (uint8, one
+scale); its cosine similarity to the float embedding is part of the int8 validation.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
-from mocar.model import ExportWrapper, output_names, prepare_for_export
+from mocar.export.base import ExportedFile, ExportJob, load_calibration
+from mocar.export.metadata import embed_onnx_metadata, metadata_for_file
+from mocar.model import ExportWrapper, load_model, output_names, prepare_for_export
 
 ONNX_OPSET = 18
 INPUT_NAME = "image"
+# Ops whose only job is moving data: walking back from a graph output through them finds the layer
+# that computes it.
+_DATA_MOVEMENT_OPS = {"Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Transpose", "Cast"}
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """One way of quantising an ONNX model with onnxruntime (a *flavour*).
+
+    Attributes:
+        activations: ``uint8`` or ``int8`` activations (weights are always int8, per channel).
+        op_types: Op types to quantise, or ``None`` for every op onnxruntime can quantise.
+        calibration: ``minmax`` or ``percentile`` (99.999th, symmetric).
+        description: One line for manifests and reports.
+    """
+
+    activations: str
+    op_types: tuple[str, ...] | None
+    calibration: str
+    description: str
+
+
+INT8_FLAVOURS: dict[str, Int8Recipe] = {
+    "u8s8_conv": Int8Recipe("uint8", ("Conv", "Gemm"), "minmax",
+                            "QDQ, uint8 activations, int8 per-channel weights, Conv/Gemm only, MinMax"),
+    "u8s8_conv_pct": Int8Recipe("uint8", ("Conv", "Gemm"), "percentile",
+                                "QDQ, uint8 activations, int8 per-channel weights, Conv/Gemm only, percentile"),
+    "u8s8_all": Int8Recipe("uint8", None, "minmax", "QDQ, uint8 activations, int8 per-channel weights, all ops"),
+    "s8s8_all": Int8Recipe("int8", None, "minmax", "QDQ, int8 activations, int8 per-channel weights, all ops"),
+}
+DEFAULT_INT8_FLAVOURS = ("u8s8_conv",)
+
+
+def strip_node_metadata(model: Any) -> Any:
+    """Removes per-node ``metadata_props`` and doc strings (torch stack traces) from a ModelProto."""
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    return model
 
 
 def torch_to_onnx(model: nn.Module, img_size: int, path: Path, dynamic_batch: bool = False,
@@ -23,7 +81,8 @@ def torch_to_onnx(model: nn.Module, img_size: int, path: Path, dynamic_batch: bo
     """Fold, wrap and trace ``model`` (untouched) into a single-file ONNX model at ``path``.
 
     Input ``image`` float32 NCHW [1 (or N), 3, img_size, img_size]; outputs named and ordered as
-    :func:`mocar.model.output_names` (``logits``, ``year``, ``embedding``).
+    :func:`mocar.model.output_names` (``logits``, ``year``, ``embedding``). Per-node debug
+    information (torch stack traces with local paths) is removed.
     """
     import onnx  # optional dependency: mocar[onnx]
 
@@ -34,7 +93,161 @@ def torch_to_onnx(model: nn.Module, img_size: int, path: Path, dynamic_batch: bo
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     program = torch.onnx.export(wrapped, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
-                                output_names=names, dynamic_shapes=dynamic, external_data=False)
+                                output_names=names, dynamic_shapes=dynamic, external_data=False, verbose=False)
     program.save(str(path), external_data=False)
+    onnx.save(strip_node_metadata(onnx.load(str(path))), str(path))
     onnx.checker.check_model(str(path))
     return path
+
+
+def onnx_to_fp16(src: Path, dst: Path, keep_float_ops: tuple[str, ...] = ()) -> Path:
+    """Converts an fp32 ONNX file to fp16 weights and compute, keeping float32 inputs/outputs.
+
+    Args:
+        src: fp32 ONNX file.
+        dst: Where to write the fp16 file.
+        keep_float_ops: Extra op types to leave in float32 (besides onnxruntime's default list).
+    """
+    import onnx
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    converted = convert_float_to_float16(onnx.load(str(src)), keep_io_types=True,
+                                         op_block_list=list(DEFAULT_OP_BLOCK_LIST) + list(keep_float_ops))
+    onnx.save(converted, str(dst))
+    return Path(dst)
+
+
+def output_layer_nodes(model: Any, outputs: list[str]) -> list[str]:
+    """Names of the nodes that compute the given graph outputs (walking back through reshapes)."""
+    producers = {name: node for node in model.graph.node for name in node.output}
+    found = []
+    for name in outputs:
+        node = producers.get(name)
+        while node is not None:
+            found.append(node.name)
+            if node.op_type not in _DATA_MOVEMENT_OPS:
+                break
+            node = producers.get(node.input[0])
+    return found
+
+
+class _ArrayReader:
+    """onnxruntime CalibrationDataReader over an array of images, one image per call (batch 1)."""
+
+    def __init__(self, images: np.ndarray, input_name: str = INPUT_NAME) -> None:
+        self.images, self.input_name, self.position = images, input_name, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.position >= len(self.images):
+            return None
+        self.position += 1
+        return {self.input_name: np.ascontiguousarray(self.images[self.position - 1 : self.position], np.float32)}
+
+    def rewind(self) -> None:
+        self.position = 0
+
+
+def quantize_onnx_int8(src: Path, dst: Path, calibration: np.ndarray, flavour: str, work_dir: Path,
+                       float_outputs: tuple[str, ...] = ("logits", "year")) -> Path:
+    """Static QDQ int8 quantisation of an fp32 ONNX file (one of :data:`INT8_FLAVOURS`).
+
+    Args:
+        src: fp32 ONNX file (single file, batch 1).
+        dst: Where to write the int8 file.
+        calibration: Float32 NCHW images in the model's input space (already normalised).
+        flavour: A key of :data:`INT8_FLAVOURS`.
+        work_dir: Scratch folder for the pre-processed model.
+        float_outputs: Graph outputs whose computing layers stay in float.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if flavour not in INT8_FLAVOURS:
+        raise ValueError(f"unknown ONNX int8 flavour {flavour!r}; valid: {', '.join(INT8_FLAVOURS)}")
+    recipe = INT8_FLAVOURS[flavour]
+    prepared = Path(work_dir) / f"{Path(dst).stem}_pre.onnx"
+    # Symbolic shape inference crashes on the stem's padding Concat (TOOLCHAIN_NOTES).
+    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+    graph = onnx.load(str(prepared))
+    keep_float = [node.name for node in graph.graph.node if node.op_type == "InstanceNormalization"]
+    keep_float += output_layer_nodes(graph, [name for name in float_outputs if name in {o.name for o in graph.graph.output}])
+    percentile = recipe.calibration == "percentile"
+    quantize_static(
+        str(prepared), str(dst), _ArrayReader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8,
+        weight_type=QuantType.QInt8, op_types_to_quantize=list(recipe.op_types) if recipe.op_types else None,
+        nodes_to_exclude=keep_float,
+        calibrate_method=CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax,
+        extra_options={"CalibPercentile": 99.999, "CalibTensorRangeSymmetric": False} if percentile else None)
+    prepared.unlink(missing_ok=True)
+    return Path(dst)
+
+
+def onnx_signature(path: Path) -> dict[str, Any]:
+    """Input/output names, shapes and element types of an ONNX file (symbolic dims as strings)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+
+    def describe(value: Any) -> dict[str, Any]:
+        tensor = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim]
+        return {"name": value.name, "shape": dims, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name}
+
+    initializers = {init.name for init in graph.initializer}
+    return {"inputs": [describe(v) for v in graph.input if v.name not in initializers],
+            "outputs": [describe(v) for v in graph.output]}
+
+
+def _finish(path: Path, metadata: dict[str, Any], precision: str, flavour: str, seconds: float,
+            notes: str = "") -> ExportedFile:
+    """Embeds the file's metadata and describes the file for the manifest."""
+    import onnx
+
+    onnx.save(embed_onnx_metadata(onnx.load(str(path)), metadata), str(path))
+    signature = onnx_signature(path)
+    first = signature["inputs"][0]
+    return ExportedFile(path=path, format="onnx", precision=precision, flavour=flavour, input_name=first["name"],
+                        input_shape=first["shape"], layout="NCHW", output_names=[o["name"] for o in signature["outputs"]],
+                        seconds=round(seconds, 3), notes=notes)
+
+
+def export_onnx(job: ExportJob) -> list[ExportedFile]:
+    """Writes ``model_fp32.onnx``, ``model_fp16.onnx`` and ``model_int8_<flavour>.onnx`` as requested.
+
+    ``job.options``: ``onnx_int8_flavours`` (default :data:`DEFAULT_INT8_FLAVOURS`),
+    ``onnx_dynamic_batch`` (default False: batch 1, like an app). Each file's ``seconds`` is the
+    shared tracing time plus its own conversion time.
+    """
+    out_dir, work_dir = Path(job.out_dir), Path(job.work_dir or job.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    float_file = work_dir / "onnx_fp32_plain.onnx"
+    torch_to_onnx(load_model(job.model_file), job.img_size, float_file,
+                  dynamic_batch=bool(job.options.get("onnx_dynamic_batch", False)))
+    trace_seconds = time.perf_counter() - started
+    files = []
+    if "fp32" in job.precisions:
+        path = out_dir / "model_fp32.onnx"
+        path.write_bytes(float_file.read_bytes())
+        files.append(_finish(path, metadata_for_file(job.metadata, "fp32", "float"), "fp32", "float", trace_seconds))
+    if "fp16" in job.precisions:
+        step = time.perf_counter()
+        path = onnx_to_fp16(float_file, out_dir / "model_fp16.onnx")
+        files.append(_finish(path, metadata_for_file(job.metadata, "fp16", "float16"), "fp16", "float16",
+                             trace_seconds + time.perf_counter() - step,
+                             notes="fp16 weights and compute, float32 input/outputs"))
+    if "int8" in job.precisions:
+        calibration = load_calibration(job)
+        for flavour in job.options.get("onnx_int8_flavours", DEFAULT_INT8_FLAVOURS):
+            step = time.perf_counter()
+            path = quantize_onnx_int8(float_file, out_dir / f"model_int8_{flavour}.onnx", calibration, flavour, work_dir)
+            recipe = INT8_FLAVOURS[flavour]
+            metadata = metadata_for_file(job.metadata, "int8", flavour, description=recipe.description,
+                                         calibration_images=len(calibration), float_outputs=["logits", "year"])
+            files.append(_finish(path, metadata, "int8", flavour, trace_seconds + time.perf_counter() - step,
+                                 notes=recipe.description))
+    float_file.unlink(missing_ok=True)
+    return files

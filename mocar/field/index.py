@@ -1,0 +1,304 @@
+"""The reference index: every known object's embedding, metadata and thumbnail, in one folder.
+
+An investigator's photo is linked to reference objects with the same characteristics, whose
+metadata (collection, dating) then supports a provenance hypothesis. The index folder holds:
+
+* ``index.json``: schema, the model fingerprint (:mod:`mocar.field.fingerprint`), sizes, dtype, the
+  search recipe in words, the OOD threshold calibrated at build time, file names;
+* ``embeddings.npy``: the reference codes [N, d], ``float16`` or ``int8``;
+* ``scales.npy`` (int8 only): float32 [d] per-dimension scales;
+* ``offsets.npy`` (float16 and int8): float32 [d] per-dimension offsets;
+* ``pca_components.npy`` (with ``dims``): float32 [d, D] projection;
+* ``objects.parquet``: one row per reference, in code order: ``id, collection, dating, year_begin,
+  year_end, year, epoch_label, thumb_offset, thumb_size``;
+* ``thumbnails.bin`` (optional): the JPEG thumbnails packed back to back; row i's bytes are
+  ``[thumb_offset, thumb_offset + thumb_size)``.
+
+The exact search recipe is in :mod:`mocar.field.search`; :meth:`ReferenceIndex.search` follows it.
+Using an index with another model raises :class:`~mocar.field.errors.ModelMismatchError`.
+
+Caveat: ``search`` keeps a float32 copy of the (dequantised) references in memory (N x d x 4 bytes,
+72 MB for 140k x 128), which is what makes a one-core search fast; the files stay compact.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from mocar.field import search as search_math
+from mocar.field.errors import ModelMismatchError, ReferenceIndexError
+from mocar.utils.io import atomic_write_bytes, atomic_write_text
+
+SCHEMA = "mocar-reference-index"
+SCHEMA_VERSION = 1
+DEFAULT_INDEX_NAME = "index"
+OBJECT_COLUMNS = ("id", "collection", "dating", "year_begin", "year_end", "year", "epoch_label")
+FILES = {"meta": "index.json", "codes": "embeddings.npy", "scales": "scales.npy", "offsets": "offsets.npy",
+         "components": "pca_components.npy", "objects": "objects.parquet", "thumbnails": "thumbnails.bin"}
+THUMB_QUALITY = 80
+
+
+@dataclass
+class ReferenceIndex:
+    """Reference embeddings (compressed), their objects and thumbnails; see the module docstring.
+
+    Attributes:
+        meta: The ``index.json`` content.
+        codes: Stored reference codes [N, d] (float16, int8 or float32).
+        scales: Per-dimension int8 scales [d], or None.
+        offsets: Per-dimension offsets [d] of float16/int8 codes, or None.
+        components: PCA projection [d, D], or None.
+        objects: One row per reference (``OBJECT_COLUMNS`` + thumbnail offsets).
+        thumbnails: Packed JPEG bytes (a read-only memory map once loaded: 140k thumbnails are
+            hundreds of MB and only a few are ever read), or None.
+    """
+
+    meta: dict[str, Any]
+    codes: np.ndarray
+    scales: np.ndarray | None
+    offsets: np.ndarray | None
+    components: np.ndarray | None
+    objects: pd.DataFrame
+    thumbnails: bytes | np.ndarray | None = None
+    root: Path | None = None
+    _matrix: np.ndarray | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.meta["model"]["fingerprint"]
+
+    @property
+    def input_dims(self) -> int:
+        """Width D of the embeddings this index takes."""
+        return int(self.meta["embedding"]["source_dims"])
+
+    def check_model(self, fingerprint: str) -> None:
+        """Raise :class:`ModelMismatchError` unless the index was built with this model."""
+        if fingerprint != self.fingerprint:
+            where = f"index {self.root or '(in memory)'}/{FILES['meta']}"
+            raise ModelMismatchError(where, self.fingerprint, fingerprint)
+
+    def project(self, embeddings: np.ndarray) -> np.ndarray:
+        """Queries in the index's space: normalised and, with PCA, projected (float32 [N, d])."""
+        queries = np.asarray(embeddings, dtype=np.float32)
+        if queries.ndim != 2 or queries.shape[1] != self.input_dims:
+            raise ReferenceIndexError(f"queries have shape {queries.shape}; this index takes [N, {self.input_dims}]")
+        return search_math.project(queries, self.components)
+
+    def matrix(self) -> np.ndarray:
+        """The float32 references every search compares against (dequantised once, then cached)."""
+        if self._matrix is None:
+            self._matrix = search_math.dequantize(self.codes, self.scales, self.offsets)
+        return self._matrix
+
+    def search(self, embeddings: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k cosine search of raw model embeddings [N, D]: (indices [N, k], similarities [N, k])."""
+        return search_math.exact_search(self.project(embeddings), self.matrix(), k)
+
+    def thumbnail(self, row: int) -> bytes | None:
+        """JPEG bytes of reference ``row``'s thumbnail, or None when the index has none."""
+        if self.thumbnails is None:
+            return None
+        start, size = int(self.objects.at[row, "thumb_offset"]), int(self.objects.at[row, "thumb_size"])
+        return bytes(self.thumbnails[start : start + size])
+
+    def object_record(self, row: int) -> dict[str, Any]:
+        """Plain-JSON metadata of reference ``row`` (NaN years become None)."""
+        record = {column: self.objects.at[row, column] for column in OBJECT_COLUMNS}
+        return {key: (None if isinstance(v, float) and np.isnan(v) else (v.item() if isinstance(v, np.generic) else v))
+                for key, v in record.items()}
+
+    @classmethod
+    def from_embeddings(cls, embeddings: np.ndarray, objects: pd.DataFrame, model: dict[str, Any],
+                        dims: int | None = None, dtype: str = "float16", thumbnails: list[bytes] | None = None,
+                        extra: dict[str, Any] | None = None, components: np.ndarray | None = None) -> ReferenceIndex:
+        """Build an index in memory from raw reference embeddings [N, D].
+
+        Args:
+            embeddings: Model embeddings of the references (not yet normalised).
+            objects: One row per reference with at least ``OBJECT_COLUMNS`` (missing ones are filled with None).
+            model: Model description; must hold ``fingerprint``.
+            dims: PCA output dimensions, or None for no projection.
+            dtype: ``float16``, ``int8`` or ``float32`` storage of the references.
+            thumbnails: JPEG bytes per reference (same order), or None.
+            extra: More ``index.json`` entries (e.g. ``references``).
+            components: A projection [d, D] fitted before (e.g. shared by several indexes of one
+                reference set); ``dims`` is then ignored.
+        """
+        if "fingerprint" not in model:
+            raise ReferenceIndexError("model description lacks 'fingerprint'")
+        normalized = search_math.l2_normalize(embeddings)
+        if len(normalized) != len(objects):
+            raise ReferenceIndexError(f"{len(normalized)} embeddings but {len(objects)} objects; "
+                                      "expected one per object")
+        if components is None and dims is not None:
+            components = search_math.fit_pca(normalized, dims)
+        codes, scales, offsets = search_math.quantize(search_math.project(normalized, components), dtype)
+        table = _object_table(objects, thumbnails)
+        embedding = {"source_dims": int(normalized.shape[1]), "dims": int(codes.shape[1]), "dtype": dtype,
+                     "pca": components is not None,
+                     "quantization": _QUANTIZATION[dtype]}
+        meta = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "model": dict(model), "count": len(codes),
+                "embedding": embedding, "search": _SEARCH_SUMMARY, "ood": None,
+                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), **(extra or {})}
+        packed = b"".join(thumbnails) if thumbnails is not None else None
+        return cls(meta=meta, codes=codes, scales=scales, offsets=offsets, components=components, objects=table,
+                   thumbnails=packed)
+
+    def save(self, out: str | Path) -> Path:
+        """Write the index folder (each file atomically); returns ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        present = {"codes": True, "scales": self.scales is not None, "offsets": self.offsets is not None,
+                   "components": self.components is not None, "objects": True, "thumbnails": self.thumbnails is not None}
+        files = {key: FILES[key] if there else None for key, there in present.items()}
+        for key, array in self._arrays().items():
+            if array is not None:
+                buffer = io.BytesIO()
+                np.save(buffer, array, allow_pickle=False)
+                atomic_write_bytes(out / FILES[key], buffer.getvalue())
+        buffer = io.BytesIO()
+        self.objects.to_parquet(buffer, index=False)
+        atomic_write_bytes(out / FILES["objects"], buffer.getvalue())
+        if self.thumbnails is not None:
+            atomic_write_bytes(out / FILES["thumbnails"], bytes(self.thumbnails))
+        self.meta["files"] = files
+        atomic_write_text(out / FILES["meta"], json.dumps(self.meta, indent=2, ensure_ascii=False))
+        self.root = out
+        return out
+
+    @classmethod
+    def load(cls, path: str | Path) -> ReferenceIndex:
+        """Read an index folder written by :meth:`save`, checking that its files agree."""
+        root = Path(path)
+        meta = _read_meta(root)
+        files = meta.get("files") or {}
+        arrays = {key: _read_array(root, files.get(key)) for key in ("codes", "scales", "offsets", "components")}
+        if arrays["codes"] is None:
+            raise ReferenceIndexError(f"{root / FILES['meta']}: no 'files.codes' entry; the index is incomplete")
+        objects = _read_objects(root, files.get("objects"))
+        thumbnails = _map_thumbnails(root / files["thumbnails"]) if files.get("thumbnails") else None
+        index = cls(meta=meta, objects=objects, thumbnails=thumbnails, root=root, **arrays)
+        _check_consistent(index, root)
+        return index
+
+    def size_bytes(self, thumbnails: bool = False) -> int:
+        """Bytes of the search data (codes, scales, offsets, projection); with ``thumbnails``, those too."""
+        extra = len(self.thumbnails) if thumbnails and self.thumbnails is not None else 0
+        return sum(a.nbytes for a in self._arrays().values() if a is not None) + extra
+
+    def _arrays(self) -> dict[str, np.ndarray | None]:
+        return {"codes": self.codes, "scales": self.scales, "offsets": self.offsets, "components": self.components}
+
+
+_QUANTIZATION = {"float32": None, "float16": "float16 around a per-dimension offset",
+                 "int8": "int8 around a per-dimension offset, one scale per dimension"}
+_SEARCH_SUMMARY = ("q = e / max(||e||, 1e-12); y = pca_components @ q (when present; no centring, no re-normalisation); "
+                   "reference r = offsets + float32(code) (float16) or offsets + code * scales (int8, per dimension); "
+                   "similarity = sum_j r[j] * y[j] (float32); top-k by similarity, ties to the lower reference index")
+
+
+def _object_table(objects: pd.DataFrame, thumbnails: list[bytes] | None) -> pd.DataFrame:
+    table = pd.DataFrame({column: objects[column].to_numpy() if column in objects else None
+                          for column in OBJECT_COLUMNS})
+    table["id"] = table["id"].astype(str)
+    sizes = np.zeros(len(table), np.int64) if thumbnails is None else np.array([len(t) for t in thumbnails], np.int64)
+    if len(sizes) != len(table):
+        raise ReferenceIndexError(f"{len(sizes)} thumbnails for {len(table)} objects; expected one per object")
+    table["thumb_offset"] = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if len(sizes) else sizes
+    table["thumb_size"] = sizes
+    return table
+
+
+def _read_meta(root: Path) -> dict[str, Any]:
+    meta_file = root / FILES["meta"]
+    if not meta_file.is_file():
+        raise ReferenceIndexError(f"{meta_file} not found; build an index with `mocar index build --out {root}`")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ReferenceIndexError(f"{meta_file}: not valid JSON ({err})") from err
+    if meta.get("schema") != SCHEMA or meta.get("schema_version") != SCHEMA_VERSION:
+        raise ReferenceIndexError(f"{meta_file}: schema {meta.get('schema')!r} v{meta.get('schema_version')!r}; "
+                                  f"expected {SCHEMA!r} v{SCHEMA_VERSION}")
+    return meta
+
+
+def _read_array(root: Path, name: str | None) -> np.ndarray | None:
+    if name is None:
+        return None
+    path = root / name
+    if not path.is_file():
+        raise ReferenceIndexError(f"{path} not found but {root / FILES['meta']} lists it; the index is incomplete")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ReferenceIndexError(f"{path}: not a readable .npy array ({err})") from err
+
+
+def _map_thumbnails(path: Path) -> np.ndarray | bytes:
+    if not path.is_file():
+        raise ReferenceIndexError(f"{path} not found but index.json lists it; the index is incomplete")
+    return np.memmap(path, dtype=np.uint8, mode="r") if path.stat().st_size else b""
+
+
+def _read_objects(root: Path, name: str | None) -> pd.DataFrame:
+    path = root / (name or FILES["objects"])
+    if not path.is_file():
+        raise ReferenceIndexError(f"{path} not found; the index is incomplete")
+    objects = pd.read_parquet(path)
+    missing = [c for c in (*OBJECT_COLUMNS, "thumb_offset", "thumb_size") if c not in objects]
+    if missing:
+        raise ReferenceIndexError(f"{path}: missing columns {missing}")
+    return objects
+
+
+def _check_consistent(index: ReferenceIndex, root: Path) -> None:
+    count, dims = index.codes.shape if index.codes.ndim == 2 else (None, None)
+    embedding = index.meta.get("embedding", {})
+    problems = []
+    if count is None or count != index.meta.get("count") or dims != embedding.get("dims"):
+        problems.append(f"{FILES['codes']} has shape {index.codes.shape}, index.json says "
+                        f"[{index.meta.get('count')}, {embedding.get('dims')}]")
+    if str(index.codes.dtype) != embedding.get("dtype"):
+        problems.append(f"{FILES['codes']} is {index.codes.dtype}, index.json says {embedding.get('dtype')}")
+    if len(index.objects) != count:
+        problems.append(f"{FILES['objects']} has {len(index.objects)} rows for {count} references")
+    for key, wanted in (("scales", ("int8",)), ("offsets", ("int8", "float16"))):
+        array = getattr(index, key)
+        if (array is None) == (embedding.get("dtype") in wanted) or (array is not None and array.shape != (dims,)):
+            problems.append(f"{FILES[key]} must exist exactly for {'/'.join(wanted)} indexes, with shape [{dims}]")
+    if index.components is not None and index.components.shape != (dims, embedding.get("source_dims")):
+        problems.append(f"{FILES['components']} has shape {index.components.shape}, "
+                        f"expected [{dims}, {embedding.get('source_dims')}]")
+    if index.components is None and dims != embedding.get("source_dims"):
+        problems.append(f"no {FILES['components']} but dims {dims} != source_dims {embedding.get('source_dims')}")
+    if index.thumbnails is not None and len(index.objects):
+        end = int((index.objects["thumb_offset"] + index.objects["thumb_size"]).max())
+        if end > len(index.thumbnails):
+            problems.append(f"{FILES['thumbnails']} has {len(index.thumbnails)} bytes "
+                            f"but objects.parquet points to byte {end}")
+    if problems:
+        raise ReferenceIndexError(f"{root}: inconsistent index: " + "; ".join(problems))
+
+
+def make_thumbnail(path: str | Path, px: int, quality: int = THUMB_QUALITY) -> bytes:
+    """A JPEG thumbnail whose longer side is ``px`` (aspect ratio kept), from any image file."""
+    from mocar.data.images import load_rgb
+
+    image = load_rgb(path)
+    image.thumbnail((px, px), Image.Resampling.BICUBIC)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality, optimize=True)
+    return buffer.getvalue()
