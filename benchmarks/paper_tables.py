@@ -24,7 +24,7 @@ steps, 1 thread, machine loaded), validation top-1 of MaxAvg-Cat 1024 / MOCaR-su
 Usage (repository root)::
 
     .venv/bin/python benchmarks/paper_tables.py                      # default budget
-    .venv/bin/python benchmarks/paper_tables.py --steps 300 --threads 1   # smaller / loaded machine
+    .venv/bin/python benchmarks/paper_tables.py --steps 300             # a smaller budget
 
 Writes ``benchmarks/results/paper_tables.md`` and ``.json``.
 """
@@ -279,8 +279,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dropout", type=float, default=0.5, help="dropout of the 'with dropout' rows")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch threads; on a loaded machine 1 is much faster than 2 (see the result notes)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; 1 because 2 crawl when other jobs share the cores "
+                             "(benchmarks/results/train_throughput.md)")
     parser.add_argument("--only", action="append", help="run only these run names (repeatable)")
     parser.add_argument("--budget-note", default="", help="free text written next to the budget (e.g. 'reduced')")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output path without suffix")

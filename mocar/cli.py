@@ -127,6 +127,8 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--data", help="prepared data folder (default: the one the run was trained on)")
     ev.add_argument("--embeddings", action="store_true", help="also store embeddings in the predictions file")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("--retrieval", action="store_true", help="also image-matching quality against --index")
+    ev.add_argument("--index", type=Path, help="reference index for --retrieval (default RUN_DIR/index)")
     ev.set_defaults(handler=_cmd_eval)
 
 
@@ -159,6 +161,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(format_eval(metrics))
         print(f"written: {args.run / ('eval_' + args.split + '.json')}")
+    if args.retrieval:
+        from mocar.field import evaluate_retrieval, format_retrieval
+
+        retrieval = evaluate_retrieval(args.run, args.index or args.run / "index", args.split, args.data,
+                                       args.checkpoint)
+        print(json.dumps(retrieval, indent=2, default=float) if args.json else format_retrieval(retrieval))
     return 0
 
 
@@ -224,6 +232,65 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _add_field_commands(sub: argparse._SubParsersAction) -> None:
+    index = sub.add_parser("index", help="reference index of known objects for image matching")
+    index_sub = index.add_subparsers(dest="index_command", required=True, metavar="COMMAND")
+    build = index_sub.add_parser("build", help="embed every reference object of a split into a compact index")
+    build.add_argument("--run", required=True, type=Path, help="training run folder")
+    build.add_argument("--data", help="prepared data folder (default: the run's)")
+    build.add_argument("--split", default="train", help="split whose objects become references (default train)")
+    build.add_argument("--dims", type=int, help="reduce embeddings to this many PCA dimensions")
+    build.add_argument("--dtype", default="float16", choices=["float16", "int8"], help="stored embedding type")
+    build.add_argument("--out", type=Path, help="index folder (default RUN_DIR/index)")
+    build.set_defaults(handler=_cmd_index_build)
+
+    cal = sub.add_parser("calibrate", help="conformal prediction sets, year intervals and the OOD threshold (val split)")
+    cal.add_argument("--run", required=True, type=Path, help="training run folder")
+    cal.add_argument("--data", help="prepared data folder (default: the run's)")
+    cal.add_argument("--method", default="aps", choices=["aps", "raps"])
+    cal.set_defaults(handler=_cmd_calibrate)
+
+    pred = sub.add_parser("predict", help="top-5, prediction set, year interval, nearest references, warnings")
+    pred.add_argument("images", nargs="+", type=Path, help="photos to identify")
+    source = pred.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", type=Path, help="training run folder (float PyTorch model)")
+    source.add_argument("--model", type=Path, help="an exported model file (.onnx, .tflite, .mlpackage)")
+    pred.add_argument("--index", type=Path, help="reference index (mocar index build)")
+    pred.add_argument("--calibration", type=Path, help="calibration.json (default: the run's / the file's metadata)")
+    pred.add_argument("-k", type=int, default=5, help="number of nearest references")
+    pred.add_argument("--json", action="store_true", help="print the answers as JSON")
+    pred.set_defaults(handler=_cmd_predict)
+
+
+def _cmd_index_build(args: argparse.Namespace) -> int:
+    from mocar.field import build_index
+
+    path = build_index(args.run, args.data, split=args.split, out=args.out, dims=args.dims, dtype=args.dtype,
+                       progress=True)
+    print(f"reference index: {path}")
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from mocar.field import calibrate_run, format_calibration
+
+    print(format_calibration(calibrate_run(args.run, args.data, method=args.method)))
+    print(f"written: {args.run / 'calibration.json'}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from mocar.field import format_prediction, predict_images
+
+    answers = predict_images(args.images, run_dir=args.run, model_file=args.model, index_dir=args.index, k=args.k,
+                             calibration_file=args.calibration)
+    if args.json:
+        print(json.dumps(answers, indent=2, ensure_ascii=False, default=float))
+    else:
+        print("\n\n".join(format_prediction(a) for a in answers))
+    return 0
+
+
 def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in demo museum")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
@@ -245,6 +312,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_model_commands,
     _add_train_commands,
     _add_export_commands,
+    _add_field_commands,
     _add_demo_command,
 ]
 

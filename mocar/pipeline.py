@@ -56,8 +56,43 @@ def _evaluate(run: Path) -> dict:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
+def _calibrate_and_index(run: Path) -> dict:
+    from mocar.field import build_index, calibrate_run, format_calibration
+
+    if not (run / "calibration.json").exists():
+        print(format_calibration(calibrate_run(run)))
+    if not (run / "index" / "index.json").exists():
+        build_index(run, out=run / "index", dims=128, dtype="int8", progress=True)
+    return {"calibration": str(run / "calibration.json"), "index": str(run / "index")}
+
+
+def _export(run: Path, export_dir: Path) -> dict:
+    from mocar.export.run import export_run, format_manifest_table
+
+    if (export_dir / "manifest.json").exists():
+        manifest = json.loads((export_dir / "manifest.json").read_text())
+        print(f"reusing {export_dir}")
+        print(format_manifest_table(manifest))
+    else:
+        manifest = export_run(run, export_dir, calib_images=200)  # prints its own table
+    return {"dir": str(export_dir), **{k: manifest["summary"][k] for k in ("ok_files", "failed", "parity_failed")}}
+
+
+def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:
+    import pandas as pd
+
+    from mocar.field import format_prediction, predict_images
+
+    test = pd.read_parquet(prepared / "manifest.parquet").query("split == 'test'")
+    photos = test.sample(n=min(count, len(test)), random_state=seed)["image"].tolist()
+    answers = predict_images(photos, run_dir=run, index_dir=run / "index")
+    print("\n\n".join(format_prediction(a) for a in answers))
+    (run / "demo_predictions.json").write_text(json.dumps(answers, indent=2, ensure_ascii=False, default=float))
+    return {"photos": photos, "answers": str(run / "demo_predictions.json")}
+
+
 def run_demo(cfg: DemoConfig) -> dict:
-    """Generate the demo museum, prepare it; returns a summary dict (also written as summary.json)."""
+    """Generate, prepare, train, evaluate, calibrate, index, export, predict; returns a summary dict."""
     from mocar.data.prepare import PrepareConfig, format_summary, prepare_dataset
     from mocar.data.synth import synthesize_museum
 
@@ -90,6 +125,15 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     _stage("4. evaluate on the test split")
     summary["eval"] = _evaluate(run)
+
+    _stage("5. calibrate (conformal sets, year intervals, OOD threshold) and build the reference index")
+    summary["field"] = _calibrate_and_index(run)
+
+    _stage("6. export ONNX / TFLite / CoreML in fp32, fp16 and int8, each validated")
+    summary["export"] = _export(run, out / "export")
+
+    _stage("7. identify a few test photos")
+    summary["predict"] = _predict(run, prepared, cfg.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"\ndemo finished; everything is under {out}/")
     return summary

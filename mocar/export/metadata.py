@@ -109,6 +109,19 @@ def _training_data(run: TrainedRun, split_counts: dict[str, int] | None) -> dict
     }
 
 
+def _fingerprint(run: TrainedRun) -> str:
+    """The model hash a reference index and calibration.json are checked against."""
+    from mocar.field.fingerprint import model_fingerprint
+
+    return model_fingerprint(run.model)
+
+
+def _calibration(run: TrainedRun) -> dict[str, Any] | None:
+    """The run's conformal constants (``mocar calibrate``), so a phone computes the same sets/intervals."""
+    path = run.root / "calibration.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
 def build_metadata(run: TrainedRun, precision: str, flavour: str, fmt: str, *, img_size: int | None = None,
                    layout: str | None = None, split_counts: dict[str, int] | None = None) -> dict[str, Any]:
     """The metadata dict of one exported file of a trained run.
@@ -137,7 +150,9 @@ def build_metadata(run: TrainedRun, precision: str, flavour: str, fmt: str, *, i
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
         "model": {"name": run.root.name, "version": mocar.__version__, "mocar_version": mocar.__version__,
                   "architecture": config.arch, "backbone": config.backbone, "preset": config.preset,
-                  "hidden": config.hidden, "num_classes": config.num_classes},
+                  "hidden": config.hidden, "num_classes": config.num_classes,
+                  "fingerprint": _fingerprint(run)},
+        "calibration": _calibration(run),
         "format": fmt, "precision": precision, "quantization": {"flavour": flavour},
         "input": {"name": INPUT_NAME, "shape": input_shape(size, layout), "layout": layout, "dtype": "float32",
                   "color": "RGB", "scale": "pixel / 255", "mean": list(data.mean), "std": list(data.std),

@@ -1,0 +1,60 @@
+"""Latency helpers for ``mocar bench``.
+
+Currently: parsing the stdout of the official LiteRT/TFLite ``benchmark_model``
+tool. Caveat: the tool's wording has changed across releases; only the
+``Inference timings in us:`` and ``Peak memory footprint (MB):`` lines are
+parsed, and unknown keys inside them are kept under a snake_case name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mocar.errors import InputError
+
+_TIMINGS_PREFIX = "Inference timings in us:"
+_MEMORY_PREFIX = "Peak memory footprint (MB):"
+_KEY_VALUE = re.compile(r"([A-Za-z][A-Za-z ()]*?)\s*[:=]\s*(-?[0-9.eE+]+)")
+
+
+def _snake(name: str) -> str:
+    """Turn a label such as ``Warmup (avg)`` into ``warmup_avg``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def _parse_pairs(body: str) -> dict[str, float]:
+    """Parse ``Key: value, Key2: value`` (or ``key=value``) pairs."""
+    return {_snake(key): float(value) for key, value in _KEY_VALUE.findall(body)}
+
+
+def parse_benchmark_model_output(text: str) -> dict[str, float]:
+    """Extract timings and memory from ``benchmark_model`` stdout.
+
+    Args:
+        text: The tool's full stdout.
+
+    Returns:
+        Keys ``init_us``, ``first_inference_us``, ``warmup_avg_us``,
+        ``inference_avg_us`` (whatever the timings line holds, suffixed
+        ``_us``) and ``peak_memory_init_mb`` / ``peak_memory_overall_mb``
+        when the memory line is present. The last matching line wins.
+
+    Raises:
+        InputError: If no ``Inference timings in us:`` line is found.
+    """
+    result: dict[str, float] = {}
+    found_timings = False
+    for line in text.splitlines():
+        if _TIMINGS_PREFIX in line:
+            found_timings = True
+            body = line.split(_TIMINGS_PREFIX, 1)[1]
+            result.update({f"{k}_us": v for k, v in _parse_pairs(body).items()})
+        elif _MEMORY_PREFIX in line:
+            body = line.split(_MEMORY_PREFIX, 1)[1]
+            result.update({f"peak_memory_{k}_mb": v for k, v in _parse_pairs(body).items()})
+    if not found_timings:
+        raise InputError(
+            f"benchmark_model output has no '{_TIMINGS_PREFIX}' line; "
+            f"first 200 characters were: {text[:200]!r}"
+        )
+    return result

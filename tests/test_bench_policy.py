@@ -1,0 +1,64 @@
+"""Tests for the parity policy gate and its JUnit output."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from mocar.bench.junit import write_junit
+from mocar.bench.policy import evaluate_policy, load_policy
+from mocar.errors import ConfigError
+
+
+def _int8_row(agreement: float) -> dict:
+    return {"export": "model_int8.onnx", "precision": "int8", "agreement": agreement,
+            "delta_top1": -0.2, "delta_mae_rel": 1.0, "embedding_cosine_p1": 0.995,
+            "simulated": False}
+
+
+def test_default_policy_has_brief_thresholds():
+    policy = load_policy()
+    assert policy["fp32"]["agreement"]["min"] == 100.0
+    assert policy["fp16"]["agreement"]["min"] == 99.5
+    assert policy["int8"]["delta_top1"]["min"] == -0.5
+
+
+def test_violation_gives_failing_junit_case(tmp_path):
+    results = evaluate_policy([_int8_row(agreement=98.0)], load_policy())
+    failed = [r for r in results if not r.passed]
+    assert [r.metric for r in failed] == ["agreement"]
+    root = ET.parse(write_junit(results, tmp_path / "junit.xml")).getroot()
+    assert root.get("failures") == "1"
+    messages = [f.get("message") for f in root.iter("failure")]
+    assert "98.0" in messages[0] and "99.0" in messages[0]
+
+
+def test_pass_gives_no_failures(tmp_path):
+    results = evaluate_policy([_int8_row(agreement=99.5)], load_policy())
+    assert len(results) == 4 and all(r.passed for r in results)
+    root = ET.parse(write_junit(results, tmp_path / "junit.xml")).getroot()
+    assert root.get("failures") == "0"
+
+
+def test_missing_metric_fails():
+    row = _int8_row(agreement=100.0)
+    del row["embedding_cosine_p1"]
+    failed = [r for r in evaluate_policy([row], load_policy()) if not r.passed]
+    assert [r.metric for r in failed] == ["embedding_cosine_p1"]
+
+
+def test_bad_rule_raises(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("int8:\n  agreement: 99\n")
+    with pytest.raises(ConfigError, match="int8.agreement"):
+        load_policy(path)
+
+
+def test_raise_on_violations_names_export():
+    from mocar.bench.errors import PolicyViolation
+    from mocar.bench.policy import raise_on_violations
+
+    policy = load_policy()
+    raise_on_violations(evaluate_policy([_int8_row(agreement=99.5)], policy))
+    with pytest.raises(PolicyViolation, match="model_int8.onnx: agreement = 98.0") as info:
+        raise_on_violations(evaluate_policy([_int8_row(agreement=98.0)], policy))
+    assert len(info.value.failures) == 1
