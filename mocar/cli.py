@@ -291,6 +291,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench_command(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="parity, latency and size of every export vs the float model; CI gate")
+    bench.add_argument("--exports", required=True, type=Path, help="export folder (mocar export --out)")
+    bench.add_argument("--data", help="prepared data folder (default: the run's)")
+    bench.add_argument("--split", default="test", choices=["train", "val", "test"])
+    bench.add_argument("--threads", default="1,2", help="thread counts to time, e.g. 1,2")
+    bench.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per file and thread count")
+    bench.add_argument("--warmup", type=int, default=5)
+    bench.add_argument("--policy", type=Path, help="parity policy YAML (default: mocar/bench/default_policy.yaml)")
+    bench.add_argument("--check", action="store_true", help="exit 1 when an export violates the policy; writes junit.xml")
+    bench.add_argument("--out", type=Path, help="report folder (default EXPORTS/bench)")
+    bench.set_defaults(handler=_cmd_bench)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from mocar.bench.errors import PolicyViolation
+    from mocar.bench.suite import format_bench_table, run
+
+    try:
+        result = run(args.exports, args.data, args.split, tuple(int(t) for t in _csv(args.threads)), args.runs,
+                     args.warmup, args.policy, args.out, check=args.check)
+    except PolicyViolation as err:
+        print(f"mocar: parity policy violated:\n{err}", file=sys.stderr)
+        return 1
+    print(format_bench_table(result["rows"]))
+    print(f"report: {Path(result['out']) / 'report.md'} and report.html")
+    return 0
+
+
 def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in demo museum")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
@@ -313,6 +342,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_commands,
     _add_export_commands,
     _add_field_commands,
+    _add_bench_command,
     _add_demo_command,
 ]
 

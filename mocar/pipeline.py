@@ -78,6 +78,22 @@ def _export(run: Path, export_dir: Path) -> dict:
     return {"dir": str(export_dir), **{k: manifest["summary"][k] for k in ("ok_files", "failed", "parity_failed")}}
 
 
+def _bench(export_dir: Path, out: Path) -> dict:
+    import shutil
+
+    from mocar.bench.policy import evaluate_policy, load_policy
+    from mocar.bench.suite import format_bench_table, run
+
+    result = run(export_dir, threads=(1, 2), runs=20, warmup=3, out=out / "bench")
+    print(format_bench_table(result["rows"]))
+    checks = evaluate_policy([r for r in result["parity"] if r["status"] != "reference"], load_policy())
+    failed = [c.describe() for c in checks if not c.passed]
+    print(f"default parity policy: {len(checks) - len(failed)} checks pass, {len(failed)} fail"
+          + "".join(f"\n  {line}" for line in failed))
+    shutil.copy(out / "bench" / "report.html", out / "report.html")
+    return {"report": str(out / "report.html"), "policy_failures": failed}
+
+
 def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:
     import pandas as pd
 
@@ -132,8 +148,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     _stage("6. export ONNX / TFLite / CoreML in fp32, fp16 and int8, each validated")
     summary["export"] = _export(run, out / "export")
 
-    _stage("7. identify a few test photos")
+    _stage("7. benchmark every export against the float model (parity, latency, size)")
+    summary["bench"] = _bench(out / "export", out)
+
+    _stage("8. identify a few test photos")
     summary["predict"] = _predict(run, prepared, cfg.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"\ndemo finished; everything is under {out}/")
+    print(f"\ndemo finished; everything is under {out}/ — open {out / 'report.html'}")
     return summary
