@@ -11,8 +11,8 @@ Two models:
   Its latency and sizes are meaningful; its int8 *accuracy* figures are not (random network).
 
 Latency: onnxruntime CPU, 2 intra-op threads, batch 1, one fixed validation image; all files of a
-model are timed round-robin (one call each per round, after warm-up) so that load from other
-processes hits every file alike; medians and p90 are reported. Before each timing block the script
+model are timed in rounds (each round gives every file a warmed-up block of consecutive calls) so
+that load from other processes hits every file alike; medians and p90 are reported. Before each timing block the script
 waits for an idle CPU (``--wait-quiet``) and records how busy other processes kept the cores.
 
 Writes ``<out>.md`` and ``<out>.json``.
@@ -123,23 +123,31 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
             return share
 
 
-def time_round_robin(runners: dict[str, object], image: np.ndarray, runs: int, warmup: int = 5,
-                     max_wait: float = 0.0) -> dict[str, dict]:
-    """Median/p90 latency (ms) per runner, timing one call of each per round."""
+def time_in_rounds(runners: dict[str, object], image: np.ndarray, runs: int, rounds: int = 5, warmup: int = 5,
+                   max_wait: float = 0.0) -> dict[str, dict]:
+    """Median/p90 latency (ms) per runner: ``rounds`` rounds, each giving every runner a block of
+    consecutive calls.
+
+    Why blocks and not one call per runner in turn: onnxruntime's idle worker threads spin for a
+    while after each call; on 2 cores, strict alternation made the *next* runtime wait for them
+    (a 2 ms model measured 10-500 ms). Blocks keep each runtime's steady state; rounds still spread
+    other processes' load over all files.
+    """
     samples: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(warmup):
-        for runner in runners.values():
-            runner.run(image)
     others_before = wait_for_quiet(max_wait) if max_wait else None
     start = _cpu_counters()
-    for _ in range(runs):
+    per_block = max(1, runs // rounds)
+    for _ in range(rounds):
         for name, runner in runners.items():
-            started = time.perf_counter()
-            runner.run(image)
-            samples[name].append((time.perf_counter() - started) * 1e3)
+            for _ in range(warmup):
+                runner.run(image)
+            for _ in range(per_block):
+                started = time.perf_counter()
+                runner.run(image)
+                samples[name].append((time.perf_counter() - started) * 1e3)
     others_during = others_cpu_share(start, _cpu_counters())
-    return {name: {"p50_ms": statistics.median(values), "p90_ms": float(np.percentile(values, 90)), "runs": runs,
-                   "others_cpu_before": others_before, "others_cpu_during": others_during}
+    return {name: {"p50_ms": statistics.median(values), "p90_ms": float(np.percentile(values, 90)),
+                   "runs": len(values), "others_cpu_before": others_before, "others_cpu_during": others_during}
             for name, values in samples.items()}
 
 
@@ -160,7 +168,7 @@ def bench_tiny(args: argparse.Namespace, work: Path) -> list[dict]:
                              *_mean_std(out / manifest["files"][0]["file"]))
     runners = {"torch fp32 (reference)": open_runner(out / "model.pt", args.threads)}
     runners.update({entry["file"]: open_runner(out / entry["file"], args.threads) for entry in manifest["files"]})
-    latency = time_round_robin(runners, image, args.runs_tiny, max_wait=args.wait_quiet)
+    latency = time_in_rounds(runners, image, args.runs_tiny, max_wait=args.wait_quiet)
     rows = [_row("mocar_tiny (trained demo)", manifest["img_size"], "torch", "fp32", "reference", None,
                  manifest["reference"]["size_bytes"], None, "ok", latency["torch fp32 (reference)"])]
     for entry in manifest["files"]:
@@ -225,7 +233,7 @@ def bench_r50(args: argparse.Namespace, work: Path, tiny_run_dir: Path) -> list[
         validation[exported.path.name] = (figures, "ok" if not failures else "parity_failed: " + "; ".join(failures))
     runners = {"torch fp32 (reference)": open_runner(model_file, args.threads)}
     runners.update({f.path.name: open_runner(f.path, args.threads) for f in files})
-    latency = time_round_robin(runners, images[:1], args.runs_r50, warmup=3, max_wait=args.wait_quiet)
+    latency = time_in_rounds(runners, images[:1], args.runs_r50, warmup=2, max_wait=args.wait_quiet)
     rows = [_row("mocar_r50x1 (random init)", 224, "torch", "fp32", "reference", None, model_file.stat().st_size,
                  None, "ok", latency["torch fp32 (reference)"])]
     for exported in files:
@@ -265,7 +273,8 @@ def write_results(rows: list[dict], args: argparse.Namespace, info: dict, second
     lines += [f"- {key}: {value}" for key, value in info.items()]
     lines += [
         f"- Latency: onnxruntime CPUExecutionProvider, {args.threads} intra-op threads, batch 1, one validation image, "
-        "files timed round-robin after warm-up. The machine is shared: before each model's block the script waits "
+        "files timed in 5 rounds of warmed-up blocks of consecutive calls (strict one-call alternation let "
+        "onnxruntime's spinning idle threads slow the next file down). The machine is shared: before each model's block the script waits "
         "(up to `--wait-quiet` s) for an idle CPU; `others' CPU` = share of all cores used by other processes just "
         "before / during the block. Where `during` is well above 0 %, absolute numbers are pessimistic; ratios "
         "within one model are fairer.",

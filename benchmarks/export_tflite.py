@@ -218,18 +218,26 @@ def machine_info() -> dict[str, str]:
 
 
 def render_markdown(rows: list[dict], machine: dict[str, str], command: str, started: str, seconds: float) -> str:
+    commands = list(dict.fromkeys(r.get("command", command) for r in rows))
     lines = ["# TFLite export (onnx2tf) benchmark", "",
-             f"Command: `{command}`  ", f"Date: {started} (total {seconds / 60:.1f} min)  ",
+             "Commands: " + "; ".join(f"`{c}`" for c in commands) + "  ",
+             f"Last run: {started} (total {seconds / 60:.1f} min)  ",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in machine.items()), "",
              "Random-init networks (zero-init heads given small random weights), synthetic image-like inputs "
              "(smooth colour blobs + noise, normalised mean 0.5 / std 0.5); 32 such images calibrate the int8 "
              "files. Latency: batch 1, warm-up, then the TFLite files timed in alternation (one call each per "
              "round), median/p90; TFLite via ai_edge_litert (XNNPACK); PyTorch eager fp32 (same threads) timed "
-             "separately afterwards. Parity vs PyTorch fp32 on the benchmark images.", ""]
+             "separately afterwards. Parity vs PyTorch fp32 on the benchmark images. Random weights and synthetic "
+             "images say nothing about int8 accuracy on real photos (a trained network's int8 parity is much "
+             "better, see TOOLCHAIN_NOTES); they show that conversion works, the size/latency trade-off and gross "
+             "breakage. With `--reuse`, the export figures (wall time, RSS) are those of the run that exported "
+             "(same script without `--reuse`), and only parity and latency are measured again. The machine is "
+             "shared: the load average is given next to each timing.", ""]
     for (preset, size) in dict.fromkeys((r["preset"], r["img_size"]) for r in rows):
         case = [r for r in rows if (r["preset"], r["img_size"]) == (preset, size)]
         first = case[0]
-        lines += [f"## {preset} @ {size} px", "",
+        lines += [f"## {preset} @ {size} px", "", f"Measured {first.get('measured_at', started)} by `{first.get('command', command)}`.",
+                  "",
                   f"Export wall time (child process incl. imports, tracing, onnx2tf, checks): {first['export_wall_s']} s; "
                   f"tracing + onnx2tf (one run, all flavours): {first['export_s']} s; children's peak RSS "
                   f"{first['export_peak_rss_gb']} GB. 1-minute load average (2 cores, shared machine) "
@@ -264,22 +272,30 @@ def main() -> None:
     parser.add_argument("--quiet-load", type=float, default=1.5, help="1-minute load average counted as quiet")
     parser.add_argument("--keep", default=None, help="folder to keep models and exported files in (default: temporary)")
     parser.add_argument("--reuse", action="store_true", help="re-measure exports kept in --keep instead of exporting")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows of other cases already in <out>.json (re-measure one case alone)")
     parser.add_argument("--out", default="benchmarks/results/export_tflite")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = datetime.datetime.now().isoformat(timespec="seconds")
     machine = machine_info()
     begin = time.perf_counter()
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     rows = []
     with contextlib.ExitStack() as stack:
         scratch = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_")))
         for case in args.cases.split(","):
             preset, size = case.split(":")
-            rows += measure_case(*export_case(preset, int(size), args, scratch), args)
+            measured_at = datetime.datetime.now().isoformat(timespec="seconds")
+            rows += [{**row, "measured_at": measured_at, "command": command}
+                     for row in measure_case(*export_case(preset, int(size), args, scratch), args)]
     machine["load_avg_1m_end"] = f"{os.getloadavg()[0]:.2f}"
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.merge and out.with_suffix(".json").is_file():
+        done = {(r["preset"], r["img_size"]) for r in rows}
+        kept = [r for r in json.loads(out.with_suffix(".json").read_text())["rows"] if (r["preset"], r["img_size"]) not in done]
+        rows = kept + rows
     report = render_markdown(rows, machine, command, started, time.perf_counter() - begin)
     out.with_suffix(".md").write_text(report + "\n")
     out.with_suffix(".json").write_text(json.dumps({"command": command, "date": started, "machine": machine, "rows": rows},
