@@ -123,3 +123,14 @@ def test_eval_writes_metrics_consistent_with_predictions(tiny_prepared, tmp_path
     saved = json.loads((run / "eval_test.json").read_text())
     assert saved["top1"] == metrics["top1"] and saved["arch"] == "maxavgcat"
     assert (run / "confusion_test.png").is_file()
+
+
+def test_missing_or_broken_config_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        TrainConfig.from_yaml(tmp_path / "nope.yaml")
+    (tmp_path / "bad.yaml").write_text("steps: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        TrainConfig.from_yaml(tmp_path / "bad.yaml")
+    (tmp_path / "typo.yaml").write_text("stepz: 3\n")
+    with pytest.raises(ConfigError, match="stepz"):
+        TrainConfig.from_yaml(tmp_path / "typo.yaml")

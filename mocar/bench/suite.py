@@ -133,7 +133,7 @@ def run(exports_dir: str | Path, data_dir: str | Path | None = None, split: str 
     images = decode_split(frame, meta, progress)
     ref_out = _calendar_years(reference.run(images), meta)
     labels, ids = list(meta["labels"]["names"]), frame["id"].astype(str).tolist()
-    rows, parity_rows = [], []
+    rows, parity_rows, machine = [], [], _machine()  # once per run, not per row
     entries = [{"file": REFERENCE_FILE, "format": "torch", "precision": "fp32", "flavour": "reference",
                 "size_bytes": (exports_dir / REFERENCE_FILE).stat().st_size, "simulated": False,
                 "status": "reference"}] + _entries(manifest)
@@ -148,7 +148,7 @@ def run(exports_dir: str | Path, data_dir: str | Path | None = None, split: str 
         parity_rows.append(base)
         for t in threads:
             rows.append({**{k: v for k, v in base.items() if k != "flips"}, "threads": t,
-                         **time_runner(path, images, t, runs, warmup), **_machine()})
+                         **time_runner(path, images, t, runs, warmup), **machine})
     _add_ratios(rows)
     result = {"rows": rows, "parity": parity_rows, "out": str(out), "split": split, "images": len(frame)}
     write_results(result, out)

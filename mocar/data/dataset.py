@@ -67,8 +67,9 @@ class MuseumDataset(Dataset):
         self.years = ((frame["year"].to_numpy(np.float64) - year_mean) / year_scale).astype(np.float32)
         self.size = cfg.resize if train else cfg.image_size
         self.seed = seed
-        bytes_needed = len(frame) * self.size * self.size * 3
-        self.cache = self._preload(progress) if (preload is None and bytes_needed < PRELOAD_LIMIT_BYTES) or preload else None
+        if preload is None:  # default: decode once up front whenever the decoded split fits the limit
+            preload = len(frame) * self.size * self.size * 3 < PRELOAD_LIMIT_BYTES
+        self.cache = self._preload(progress) if preload else None
 
     def _decode(self, index: int) -> np.ndarray:
         image = resize_square(load_rgb(self.frame.at[index, "image"]), self.size, self.cfg.interpolation)

@@ -44,7 +44,7 @@ class ColumnMap:
     @classmethod
     def parse(cls, spec: str | None) -> "ColumnMap":
         """Parse ``id=COL,image=COL,collection=COL,dating=COL`` (or ``begin=COL,end=COL``)."""
-        mapping = dict(DEFAULT_COLUMNS)
+        given: dict[str, str] = {}
         if spec:
             for item in spec.split(","):
                 key, sep, value = item.partition("=")
@@ -54,11 +54,12 @@ class ColumnMap:
                         f"--columns: cannot read {item!r}; expected FIELD=COLUMN with FIELD in "
                         f"{', '.join(LOGICAL_FIELDS)}"
                     )
-                mapping[key] = value
-        if ("begin" in mapping) != ("end" in mapping):
+                given[key] = value
+        if ("begin" in given) != ("end" in given):
             raise InputError("--columns: give both begin=COL and end=COL, or neither")
-        if "begin" in mapping and (spec and "dating=" not in spec):
-            mapping.pop("dating", None)
+        mapping = {**DEFAULT_COLUMNS, **given}
+        if "begin" in given and "dating" not in given:
+            del mapping["dating"]  # numeric begin/end replace the default free-text column
         return cls(
             id=mapping["id"], image=mapping["image"], collection=mapping["collection"],
             dating=mapping.get("dating"), begin=mapping.get("begin"), end=mapping.get("end"),

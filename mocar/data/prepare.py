@@ -24,7 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from mocar.data.dating import parse_dating
-from mocar.data.epochs import build_epoch_classes
+from mocar.data.epochs import assign_epoch, build_epoch_classes
 from mocar.data.export_reader import ColumnMap, read_export
 from mocar.data.images import check_image
 from mocar.data.splits import SPLIT_NAMES, assign_splits, parse_fractions
@@ -172,12 +172,12 @@ def label_and_split(rows: pd.DataFrame, cfg: PrepareConfig) -> tuple[pd.DataFram
     years = {c: rows.loc[rows["collection"] == c, "year"].to_numpy(float) for c in collections}
     epochs = build_epoch_classes(years, total_classes=cfg.classes, min_class_size=cfg.min_class_size)
     rows["epoch_idx"] = -1
+    first_index = {}
     for epoch in epochs:
-        in_class = (rows["collection"] == epoch.collection) & (rows["year"] <= epoch.end)
-        in_class &= (rows["year"] > epoch.begin) | (rows["year"] == epoch.begin)
-        rows.loc[in_class & (rows["epoch_idx"] < 0), "epoch_idx"] = epoch.index
-    if (rows["epoch_idx"] < 0).any():  # would be a bug in the epoch bounds, not a user error
-        raise RuntimeError("some objects were not assigned to an epoch class")
+        first_index.setdefault(epoch.collection, epoch.index)
+    for collection, breaks in _breaks_by_collection([asdict(e) for e in epochs]).items():
+        local = assign_epoch(years[collection], breaks)  # same row order as the mask below
+        rows.loc[rows["collection"] == collection, "epoch_idx"] = first_index[collection] + np.asarray(local)
     rows["epoch_label"] = rows["epoch_idx"].map({e.index: e.label for e in epochs})
     rows["split"] = assign_splits(rows["id"].tolist(), rows["epoch_idx"].tolist(), parse_fractions(cfg.split), cfg.seed)
     train_years = rows.loc[rows["split"] == "train", "year"].to_numpy(float)

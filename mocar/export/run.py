@@ -41,6 +41,7 @@ from mocar.export.errors import ExportError, ParityError
 from mocar.export.metadata import build_metadata
 from mocar.export.reference import ReferenceData, build_reference_data, file_sha256
 from mocar.export.validate import ValidationLimits
+from mocar.utils.io import json_safe
 
 MANIFEST_NAME = "manifest.json"
 CACHE_DIR = ".cache"
@@ -282,26 +283,13 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
-def _json_safe(value: Any) -> Any:
-    """Plain JSON: numpy scalars to Python, non-finite floats to strings ("inf" PSNR = identical)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
 def _finish_manifest(manifest: dict[str, Any], out_dir: Path) -> None:
     counts = {status: sum(1 for e in manifest["files"] if e["status"] == status) for status in STATUSES}
     failed_formats = [fmt for fmt, record in manifest["formats"].items() if record["status"] == "failed"]
     manifest["summary"] = {"ok_files": counts["ok"], "failed": counts["failed"],
                            "parity_failed": counts["parity_failed"], "failed_formats": failed_formats,
                            "ok": not failed_formats and counts["failed"] == 0 and counts["parity_failed"] == 0}
-    text = json.dumps(_json_safe(manifest), indent=2, ensure_ascii=False)
+    text = json.dumps(json_safe(manifest), indent=2, ensure_ascii=False)
     (out_dir / MANIFEST_NAME).write_text(text + "\n", encoding="utf-8")
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from mocar.errors import ConfigError
 from mocar.utils.io import read_yaml
 
@@ -84,7 +86,12 @@ class TrainConfig:
     @classmethod
     def from_yaml(cls, path: str | Path, **overrides: Any) -> "TrainConfig":
         """Defaults < YAML file < overrides (``None`` overrides are ignored)."""
-        data = read_yaml(path) or {}
+        if not Path(path).is_file():
+            raise ConfigError(f"training config file not found: {path}")
+        try:
+            data = read_yaml(path) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from err
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping of training options")
         data.update({k: v for k, v in overrides.items() if v is not None})

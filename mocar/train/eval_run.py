@@ -12,7 +12,7 @@ from mocar.train.losses import LossConfig, MocarLoss
 from mocar.train.metrics import evaluate_predictions, format_metrics_table, predictions_table, write_predictions
 from mocar.train.plots import plot_confusion_matrix, plot_year_scatter
 from mocar.train.run_files import load_trained_run
-from mocar.utils.io import atomic_write_text
+from mocar.utils.io import atomic_write_text, json_safe
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "best", data: str | None = None,
@@ -32,7 +32,7 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     metrics.update({"split": split, "checkpoint": str(run.checkpoint), "step": run.step, "arch": run.model_config.arch,
                     "loss_combined": preds.loss, "loss_cls": preds.loss_cls, "loss_reg": preds.loss_reg})
     out = Path(run_dir)
-    atomic_write_text(out / f"eval_{split}.json", json.dumps(_jsonable(metrics), indent=2, ensure_ascii=False))
+    atomic_write_text(out / f"eval_{split}.json", json.dumps(json_safe(metrics), indent=2, ensure_ascii=False))
     table = predictions_table(frame["id"].tolist(), preds.targets, preds.logits, run.class_names,
                               year_pred=preds.year_pred, year_true=year_true,
                               embeddings=preds.embeddings if save_embeddings else None)
@@ -41,16 +41,6 @@ def evaluate_run(run_dir: str | Path, split: str = "test", checkpoint: str = "be
     if preds.year_pred is not None:
         plot_year_scatter(year_true, preds.year_pred, out / f"year_scatter_{split}.png")
     return metrics
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 def format_eval(metrics: dict) -> str:

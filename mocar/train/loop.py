@@ -295,9 +295,9 @@ class Trainer:
                                 self.bf16, shard=(self.ctx.rank, self.ctx.world_size),
                                 channels_last=self.cfg.channels_last)
         preds = merge_shards(gather_objects(shard, self.ctx))
+        year_true = self.val_frame["year"].to_numpy()[preds.indices] if preds.year_pred is not None else None
         metrics = evaluate_predictions(preds.logits, preds.targets, len(self.class_names), self.class_names,
-                                       year_pred=preds.year_pred,
-                                       year_true=self.val_frame["year"].to_numpy()[preds.indices] if preds.year_pred is not None else None)
+                                       year_pred=preds.year_pred, year_true=year_true)
         row = {"step": self.step, "epoch": round(self.step * self.schedule.batch_size / len(self.train_frame), 3),
                "lr": self.schedule.lr_at(self.step - 1), "elapsed_s": round(elapsed, 2)}
         for name in window[0] if window else []:

@@ -61,5 +61,6 @@ def load_trained_run(run_dir: str | Path, which: str = "best", device: str = "cp
     return TrainedRun(
         root=Path(run_dir), checkpoint=path, model=model, model_config=model_cfg,
         data_config=DataConfig.from_dict(state["data_config"]), class_names=list(state["class_names"]),
-        target=state["target"], train_config=dict(state["config"]), classes=classes, step=int(state["step"]), loss_state=dict(state.get("loss_fn", {})),
+        target=state["target"], train_config=dict(state["config"]), classes=classes, step=int(state["step"]),
+        loss_state=dict(state.get("loss_fn", {})),
     )

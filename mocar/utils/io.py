@@ -1,6 +1,7 @@
 """Atomic writes: a crash or Ctrl-C never leaves a half-written file under its final name."""
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -36,3 +37,18 @@ def write_yaml(path: Path, data: Any) -> None:
 def read_yaml(path: Path) -> Any:
     with open(path, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
+
+
+def json_safe(value: Any) -> Any:
+    """Plain JSON: numpy scalars to Python, non-finite floats to strings ("inf" PSNR = identical)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
