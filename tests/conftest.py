@@ -65,3 +65,38 @@ def tiny_prepared(tmp_path_factory):
                         min_class_size=5, min_image_size=16, workers=1)
     prepare_dataset(cfg, progress=False)
     return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_export(tiny_prepared, tmp_path_factory):
+    """A briefly trained 32 px run, calibrated (RAPS) and indexed (PCA-16 int8), exported to TFLite.
+
+    Files: float32, int8 dynamic_range and int8 full_integer_quant (int8 I/O); ~1-2 min (onnx2tf).
+    Returns {"root", "run", "index", "export", "prepared"}.
+    """
+    from mocar.export.run import export_run
+    from mocar.field import build_index, calibrate_run
+    from mocar.train.config import TrainConfig
+    from mocar.train.loop import fit
+
+    root = tmp_path_factory.mktemp("tflite_export")
+    fit(TrainConfig(data=str(tiny_prepared), out=str(root / "run"), preset="mocar_tiny", steps=8, warmup=1,
+                    batch_size=16, micro_batch=16, image_size=32, resize=40, workers=0, eval_every=8, lr=0.02,
+                    progress=False, precision="fp32", eval_batch_size=32))
+    calibrate_run(root / "run", method="raps")
+    index = build_index(root / "run", dims=16, dtype="int8", thumb_px=24)
+    export_run(root / "run", root / "export", formats=("tflite",), precisions=("fp32", "int8"), calib_images=32,
+               progress=False, options={"tflite_int8_flavours": "dynamic_range,full_integer_quant"})
+    return {"root": root, "run": root / "run", "index": index, "export": root / "export", "prepared": tiny_prepared}
+
+
+@pytest.fixture(scope="session")
+def tiny_golden(tiny_tflite_export):
+    """Golden vectors (6 test images) of the float32 and the full-integer TFLite file, one folder each."""
+    from mocar.export.golden import write_golden
+
+    golden = tiny_tflite_export["root"] / "golden"
+    for name in ("model_fp32.tflite", "model_int8_full_integer_quant.tflite"):
+        write_golden(tiny_tflite_export["export"] / name, tiny_tflite_export["prepared"],
+                     golden / name.removesuffix(".tflite"), count=6, index_dir=tiny_tflite_export["index"])
+    return golden

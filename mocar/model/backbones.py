@@ -1,6 +1,6 @@
-"""BiT backbones (pre-activation ResNet-V2 with GroupNorm and weight standardisation) from timm.
+"""Backbones from timm: the paper's BiT networks and BatchNorm mobile students.
 
-Three backbones are registered in :data:`BACKBONES`:
+BiT backbones (pre-activation ResNet-V2 with GroupNorm and weight standardisation):
 
 * ``bit_r50x1`` and ``bit_r152x2``: timm's ``resnetv2_50x1_bit`` / ``resnetv2_152x2_bit``, the
   paper's backbones (weights from an official BiT ``.npz`` via ``pretrained=PATH``).
@@ -15,8 +15,16 @@ after stage 4. :func:`forward_blocks` returns the raw outputs, like the Keras Bi
 layers the paper tapped; the baseline applies ``backbone.norm`` itself, the MaxAvg-Cat networks
 drop it (their head normalises the pooled vector instead).
 
-Caveat: timm's classifier (``num_classes=0``) is kept as an empty module; mocar's heads live
-outside the backbone.
+Student backbones (``family="student"``, for ``mocar distill``): timm mobile/ResNet networks with
+BatchNorm, built ``features_only`` at strides 4/8/16/32, so the same MaxAvg-Cat/MOCaR heads sit on
+their four feature levels. BatchNorm folds into the convolutions at export (the ONNX exporter's
+optimiser does it), so int8 runs end to end, which GroupNorm prevents on BiT. ReLU-family
+activations were preferred because they quantise best; ``mobilenetv3_large_100`` (hard-swish,
+squeeze-excite) is kept as the counter-example the benchmarks measure. ``mobilenetv2_050`` is the
+demo/test student.
+
+Caveat: timm's classifier (``num_classes=0``) is kept as an empty module on BiT; features-only
+students have no classifier at all. mocar's heads live outside the backbone.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from pathlib import Path
 import timm
 import torch
 from timm.layers import GroupNormAct, StdConv2d
+from timm.models import FeatureListNet
+from timm.models.resnet import BasicBlock, ResNet
 from timm.models.resnetv2 import ResNetV2
 from torch import nn
 
@@ -43,14 +53,16 @@ class BackboneSpec:
     Attributes:
         name: mocar's name for it.
         description: One line for listings.
-        build: Builds a randomly initialised timm ``ResNetV2`` with no classifier.
+        build: Builds a randomly initialised backbone with no classifier.
         timm_name: The timm model name, when it is a registered timm model.
+        family: ``bit`` (GroupNorm ResNetV2) or ``student`` (BatchNorm, timm ``features_only``).
     """
 
     name: str
     description: str
-    build: Callable[[], ResNetV2]
+    build: Callable[[], nn.Module]
     timm_name: str | None = None
+    family: str = "bit"
 
 
 def _timm_bit(timm_name: str) -> ResNetV2:
@@ -70,6 +82,21 @@ def _tiny_bit() -> ResNetV2:
     )
 
 
+def _timm_features(timm_name: str) -> nn.Module:
+    # out_indices 1-4 are the stride-4..32 levels in every timm CNN (index 0 is the stride-2 stem).
+    return timm.create_model(timm_name, pretrained=False, features_only=True, out_indices=(1, 2, 3, 4))
+
+
+def _tiny_resnet() -> nn.Module:
+    # bit_tiny's BatchNorm twin: same widths and depth, post-activation BasicBlocks with BatchNorm+ReLU.
+    network = ResNet(BasicBlock, [1, 1, 1, 1], channels=(32, 64, 128, 256), stem_width=32, num_classes=0)
+    return FeatureListNet(network, out_indices=(1, 2, 3, 4))
+
+
+def _student(timm_name: str, description: str) -> BackboneSpec:
+    return BackboneSpec(timm_name, description, partial(_timm_features, timm_name), timm_name, "student")
+
+
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
@@ -79,13 +106,22 @@ BACKBONES: dict[str, BackboneSpec] = {
                      partial(_timm_bit, "resnetv2_152x2_bit"), "resnetv2_152x2_bit"),
         BackboneSpec("bit_tiny", "tiny BiT-style ResNetV2 (1 block/stage), blocks 32/64/128/256 ch",
                      _tiny_bit),
+        _student("resnet50", "student: ResNet-50 (BatchNorm, ReLU), levels 256/512/1024/2048 ch"),
+        _student("resnet18", "student: ResNet-18 (BatchNorm, ReLU), levels 64/128/256/512 ch"),
+        _student("efficientnet_lite0", "student: EfficientNet-Lite0 (BatchNorm, ReLU6), levels 24/40/112/320 ch"),
+        _student("mobilenetv2_100", "student: MobileNetV2 1.0 (BatchNorm, ReLU6), levels 24/32/96/320 ch"),
+        _student("mobilenetv2_050", "student: MobileNetV2 0.5 (BatchNorm, ReLU6), levels 16/16/48/160 ch"),
+        BackboneSpec("resnet_tiny", "student: bit_tiny's BatchNorm twin (ResNet, 1 BasicBlock/stage), "
+                     "levels 32/64/128/256 ch", _tiny_resnet, None, "student"),
+        _student("mobilenetv3_large_100",
+                 "student: MobileNetV3-Large (hard-swish, squeeze-excite), levels 24/40/112/960 ch"),
     )
 }
 
 
 def create_backbone(
     name: str, pretrained: str | Path | None = None, keep_final_norm: bool = True
-) -> ResNetV2:
+) -> nn.Module:
     """Builds a backbone, optionally with pretrained weights.
 
     Args:
@@ -93,10 +129,10 @@ def create_backbone(
         pretrained: ``None`` for random init, or a BiT ``.npz``, torch ``.pt/.pth/.bin`` or
             ``.safetensors`` file (see :func:`mocar.model.pretrained.load_pretrained_backbone`).
         keep_final_norm: ``False`` replaces ``backbone.norm`` (BiT's GroupNorm+ReLU after stage 4)
-            with ``nn.Identity`` after loading, for heads that do not use it.
+            with ``nn.Identity`` after loading, for heads that do not use it (students have none).
 
     Returns:
-        A timm ``ResNetV2`` whose ``stem``/``stages`` feed :func:`forward_blocks`.
+        A timm ``ResNetV2`` or features-only network that :func:`forward_blocks` runs.
 
     Raises:
         UnknownNameError: If ``name`` is not registered.
@@ -106,21 +142,35 @@ def create_backbone(
     backbone = BACKBONES[name].build()
     if pretrained is not None:
         load_pretrained_backbone(backbone, pretrained, need_final_norm=keep_final_norm)
-    if not keep_final_norm:
+    if not keep_final_norm and isinstance(backbone, ResNetV2):
         backbone.norm = nn.Identity()
     return backbone
 
 
-def block_channels(backbone: ResNetV2) -> list[int]:
+def is_student(backbone: nn.Module) -> bool:
+    """Whether a built backbone is a features-only student (not a BiT ``ResNetV2``)."""
+    return not isinstance(backbone, ResNetV2)
+
+
+def block_channels(backbone: nn.Module) -> list[int]:
     """Channels of the four block outputs (timm's feature_info without the stem level)."""
+    if is_student(backbone):
+        return [int(c) for c in backbone.feature_info.channels()]
     return [int(info["num_chs"]) for info in backbone.feature_info[1:]]
 
 
-def forward_blocks(backbone: ResNetV2, images: torch.Tensor) -> list[torch.Tensor]:
-    """Runs stem and stages and returns the four raw block outputs (strides 4, 8, 16, 32).
+def final_norm(backbone: nn.Module) -> nn.Module:
+    """BiT's GroupNorm+ReLU after stage 4; students end in their own BatchNorm+activation already."""
+    return backbone.norm if isinstance(backbone, ResNetV2) else nn.Identity()
+
+
+def forward_blocks(backbone: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """Runs the backbone and returns its four raw block outputs (strides 4, 8, 16, 32).
 
     No data-dependent control flow, so ``torch.export`` and ``torch.onnx`` trace it as is.
     """
+    if is_student(backbone):
+        return list(backbone(images))
     x = backbone.stem(images)
     blocks = []
     for stage in backbone.stages:

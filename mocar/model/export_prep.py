@@ -3,7 +3,8 @@
 :func:`prepare_for_export` deep-copies the model, switches the copy to eval mode, replaces every
 timm ``StdConv2d``/``StdConv2dSame`` by a plain convolution holding the standardised weight
 (computed with the very call timm's forward makes, so outputs stay identical) and replaces
-dropout/drop-path by ``nn.Identity``. Without folding, exporters emit a training-mode
+dropout/drop-path by ``nn.Identity``, and folds every BatchNorm of a student backbone into the
+convolution before it (:func:`fold_batch_norms`). Without folding, exporters emit a training-mode
 BatchNormalization and reductions per convolution (53 BN + 164 ReduceMean for R50x1).
 
 :class:`ExportWrapper` turns :class:`~mocar.model.networks.ModelOutput` into a plain tuple of
@@ -16,8 +17,9 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from timm.layers import Conv2dSame, DropPath, StdConv2d, StdConv2dSame
+from timm.layers import BatchNormAct2d, Conv2dSame, DropPath, StdConv2d, StdConv2dSame
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from mocar.model.config import output_names
 
@@ -58,12 +60,47 @@ def prepare_for_export(model: nn.Module) -> nn.Module:
         model: Any module (typically a mocar network).
 
     Returns:
-        A new module computing the same outputs in eval mode with plain convolutions and no
-        dropout modules.
+        A new module computing the same outputs in eval mode with plain convolutions (weight
+        standardisation and BatchNorm folded in) and no dropout modules.
     """
     exported = copy.deepcopy(model).eval()
     _replace_modules(exported)
+    fold_batch_norms(exported)
     return exported
+
+
+def _after_norm(norm: nn.BatchNorm2d) -> nn.Module:
+    """What is left of a BatchNorm once folded: timm's BatchNormAct2d keeps its dropout and activation."""
+    if isinstance(norm, BatchNormAct2d):
+        return nn.Sequential(norm.drop, norm.act)
+    return nn.Identity()
+
+
+def fold_batch_norms(module: nn.Module) -> int:
+    """Folds every eval-mode BatchNorm into the convolution just before it, in place.
+
+    The pairing rule is timm's module layout: a ``Conv2d`` registered immediately before a
+    ``BatchNorm2d`` (or ``BatchNormAct2d``) of as many channels feeds it (``conv1``/``bn1``,
+    ``conv_pw``/``bn1``, ``Sequential(conv, bn)``). Exporters fuse such pairs themselves, but
+    under names of their own; folding here keeps the torch parameter names in the exported file
+    (the CoreML int8 simulation maps weights back by name) and makes the graph independent of
+    each exporter's optimiser. Callers check the outputs (see the export validation and tests).
+
+    Returns:
+        The number of folded pairs.
+    """
+    pairs = []
+    for parent in module.modules():
+        children = list(parent.named_children())
+        for (conv_name, conv), (norm_name, norm) in zip(children, children[1:]):
+            if (isinstance(conv, nn.Conv2d) and type(conv) in (nn.Conv2d, Conv2dSame)
+                    and isinstance(norm, nn.BatchNorm2d) and norm.num_features == conv.out_channels
+                    and norm.track_running_stats):
+                pairs.append((parent, conv_name, conv, norm_name, norm))
+    for parent, conv_name, conv, norm_name, norm in pairs:
+        setattr(parent, conv_name, fuse_conv_bn_eval(conv, norm))
+        setattr(parent, norm_name, _after_norm(norm))
+    return len(pairs)
 
 
 def _replace_modules(parent: nn.Module) -> None:

@@ -35,6 +35,8 @@ class ModelPreset:
         description: One line for listings.
         hidden: MaxAvg-Cat hidden width (ignored by the baseline).
         img_size: Input side the preset is meant for.
+        head_norm_groups: GroupNorm groups of the head; must divide the pooled width (twice the
+            sum of the backbone's four block widths).
     """
 
     arch: str
@@ -42,11 +44,12 @@ class ModelPreset:
     description: str
     hidden: int | None = 1024
     img_size: int = 480
+    head_norm_groups: int = 32
 
     def to_config(self, name: str, num_classes: int, **overrides: Any) -> ModelConfig:
         """Completes the preset into a config; ``overrides`` replace any ModelConfig field."""
-        fields = dict(arch=self.arch, backbone=self.backbone, hidden=self.hidden,
-                      img_size=self.img_size, preset=name, num_classes=num_classes)
+        fields = dict(arch=self.arch, backbone=self.backbone, hidden=self.hidden, img_size=self.img_size,
+                      head_norm_groups=self.head_norm_groups, preset=name, num_classes=num_classes)
         return ModelConfig.from_dict({**fields, **overrides})
 
 
@@ -61,6 +64,19 @@ PRESETS: dict[str, ModelPreset] = {
     "baseline_tiny": ModelPreset("baseline", "bit_tiny", "demo/test baseline on the tiny BiT", None, 128),
     "maxavgcat_tiny": ModelPreset("maxavgcat", "bit_tiny", "demo/test MaxAvg-Cat on the tiny BiT", 256, 128),
     "mocar_tiny": ModelPreset("mocar", "bit_tiny", "demo/test MOCaR on the tiny BiT", 256, 128),
+    # Students for `mocar distill` (which takes arch, hidden width and input size from the teacher).
+    "student_resnet50": ModelPreset("mocar", "resnet50", "student: ResNet-50 (BatchNorm), MOCaR head", 1024, 224),
+    "student_resnet18": ModelPreset("mocar", "resnet18", "student: ResNet-18 (BatchNorm), MOCaR head", 1024, 224),
+    "student_efficientnet_lite0": ModelPreset("mocar", "efficientnet_lite0",
+                                              "student: EfficientNet-Lite0, MOCaR head", 1024, 224),
+    "student_mobilenetv2_100": ModelPreset("mocar", "mobilenetv2_100", "student: MobileNetV2 1.0, MOCaR head",
+                                           1024, 224, head_norm_groups=16),
+    "student_mobilenetv3_large": ModelPreset("mocar", "mobilenetv3_large_100",
+                                             "student: MobileNetV3-Large (hard-swish), MOCaR head", 1024, 224),
+    "student_tiny": ModelPreset("mocar", "resnet_tiny", "demo/test student: bit_tiny's BatchNorm twin, MOCaR head",
+                                256, 128),
+    "student_mobilenetv2_050": ModelPreset("mocar", "mobilenetv2_050", "student: MobileNetV2 0.5, MOCaR head",
+                                           256, 128),
 }
 
 
@@ -114,7 +130,7 @@ def create_model(
 
     Args:
         arch: ``baseline``, ``maxavgcat`` or ``mocar``.
-        backbone: ``bit_r50x1``, ``bit_r152x2`` or ``bit_tiny``.
+        backbone: A key of :data:`mocar.model.backbones.BACKBONES` (BiT or student).
         num_classes: Number of classes.
         hidden: MaxAvg-Cat hidden width (the embedding size); ignored by the baseline.
         dropout: Dropout before the output layers.

@@ -17,11 +17,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from timm.models.resnetv2 import ResNetV2
 from torch import nn
 
 from mocar.model import config as config_lib
-from mocar.model.backbones import block_channels, forward_blocks
+from mocar.model.backbones import block_channels, final_norm, forward_blocks
 from mocar.model.config import ModelConfig
 from mocar.model.errors import ModelConfigError
 from mocar.model.heads import MaxAvgCatEmbedding, maxavg_cat_pool, zero_linear
@@ -44,23 +43,24 @@ class ModelOutput(NamedTuple):
 class BaselineNet(nn.Module):
     """BiT backbone + global average pooling + linear classifier."""
 
-    def __init__(self, config: ModelConfig, backbone: ResNetV2):
+    def __init__(self, config: ModelConfig, backbone: nn.Module):
         """Wraps a backbone built with its final norm.
 
         Args:
             config: The model's configuration (``arch == "baseline"``).
-            backbone: A timm ``ResNetV2`` from :func:`mocar.model.backbones.create_backbone`.
+            backbone: A backbone from :func:`mocar.model.backbones.create_backbone`.
         """
         super().__init__()
         self.config = config
         self.backbone = backbone
-        self.embedding_size = backbone.num_features
+        self.embedding_size = block_channels(backbone)[-1]
         self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.classifier = zero_linear(self.embedding_size, config.num_classes)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """Returns the last block after BiT's final GroupNorm+ReLU (N, C, H/32, W/32)."""
-        return self.backbone.norm(forward_blocks(self.backbone, images)[-1])
+        # Looked up at call time, not stored: a second reference would duplicate state-dict keys.
+        return final_norm(self.backbone)(forward_blocks(self.backbone, images)[-1])
 
     def forward_head(self, features: torch.Tensor) -> ModelOutput:
         """Pools the feature map and classifies it."""
@@ -75,12 +75,12 @@ class BaselineNet(nn.Module):
 class MaxAvgCatNet(nn.Module):
     """BiT backbone + MaxAvg-Cat head (all four blocks pooled) + classifier."""
 
-    def __init__(self, config: ModelConfig, backbone: ResNetV2):
+    def __init__(self, config: ModelConfig, backbone: nn.Module):
         """Wraps a backbone (its final norm is unused and should be ``nn.Identity``).
 
         Args:
             config: The model's configuration (``arch`` ``maxavgcat`` or ``mocar``).
-            backbone: A timm ``ResNetV2`` from :func:`mocar.model.backbones.create_backbone`.
+            backbone: A backbone from :func:`mocar.model.backbones.create_backbone`.
 
         Raises:
             ModelConfigError: If ``head_norm_groups`` does not divide the pooled size.
@@ -119,7 +119,7 @@ class MaxAvgCatNet(nn.Module):
 class MocarNet(MaxAvgCatNet):
     """MaxAvg-Cat with two heads: collection classifier and normalised-year regressor."""
 
-    def __init__(self, config: ModelConfig, backbone: ResNetV2):
+    def __init__(self, config: ModelConfig, backbone: nn.Module):
         """See :class:`MaxAvgCatNet`; adds the zero-initialised year regressor."""
         super().__init__(config, backbone)
         self.regressor = zero_linear(config.hidden, 1)

@@ -10,6 +10,10 @@ Accepted files:
   either a timm ``ResNetV2`` state dict or a mocar model file (its ``backbone.*`` entries).
 * ``.safetensors``: the same state dict in safetensors format.
 
+Student backbones (timm ``features_only``) take the state dict of the full timm model: entries of
+top-level modules the features-only network does not have (its classifier, ``conv_head`` ...) are
+ignored, everything else must match.
+
 Missing, unexpected or mis-shaped entries raise :class:`PretrainedWeightsError` listing them;
 nothing is loaded partially by accident.
 """
@@ -36,7 +40,7 @@ IGNORED_STATE_PREFIX = "head."
 
 
 def load_pretrained_backbone(backbone: nn.Module, path: str | Path, need_final_norm: bool = True) -> None:
-    """Loads weights into a timm ``ResNetV2`` backbone in place.
+    """Loads weights into a backbone (BiT ``ResNetV2`` or features-only student) in place.
 
     Args:
         backbone: The freshly built backbone (with its final ``norm``).
@@ -47,11 +51,16 @@ def load_pretrained_backbone(backbone: nn.Module, path: str | Path, need_final_n
         PretrainedWeightsError: If the file is missing, unreadable, of an unknown type, or its
             entries do not match the backbone.
     """
+    from mocar.model.backbones import is_student  # backbones imports this module
+
     path = Path(path)
     if not path.is_file():
         raise PretrainedWeightsError(f"pretrained weights file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".npz":
+        if is_student(backbone):
+            raise PretrainedWeightsError(f"{path}: .npz files hold BiT weights; a student backbone takes "
+                                         f"a timm state dict ({', '.join(VALID_SUFFIXES[1:])})")
         _load_bit_npz(backbone, path)
         return
     if suffix in STATE_DICT_SUFFIXES:
@@ -61,7 +70,11 @@ def load_pretrained_backbone(backbone: nn.Module, path: str | Path, need_final_n
     else:
         raise PretrainedWeightsError(
             f"{path}: unknown weights file type {suffix!r}; valid: {', '.join(VALID_SUFFIXES)}")
-    _load_state_dict(backbone, _backbone_entries(state, path), path, need_final_norm)
+    entries = _backbone_entries(state, path)
+    if is_student(backbone):
+        children = {name for name, _ in backbone.named_children()}
+        entries = {k: v for k, v in entries.items() if k.split(".", 1)[0] in children}
+    _load_state_dict(backbone, entries, path, need_final_norm)
 
 
 def bit_npz_key_map(backbone: nn.Module, prefix: str = NPZ_PREFIX) -> dict[str, str]:

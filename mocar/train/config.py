@@ -32,6 +32,9 @@ class TrainConfig:
         eval_every: Validate (and checkpoint on improvement) every N steps; 0 = 10 times per run.
         precision: auto (bf16 where the hardware has it: CUDA, or a CPU with AMX), fp32 or bf16.
         stop_after: Stop after this many steps (resumable with ``--resume``), e.g. to split a run.
+        teacher: A trained run folder to distil from (``mocar distill``); None trains normally.
+        kd_temperature, kd_alpha, kd_year_weight, kd_embed_weight: distillation terms, see
+            :mod:`mocar.train.distill`.
     """
 
     data: str = ""
@@ -61,6 +64,11 @@ class TrainConfig:
     preload: bool | None = None
     stop_after: int | None = None
     progress: bool = True
+    teacher: str | None = None
+    kd_temperature: float = 4.0
+    kd_alpha: float = 0.9
+    kd_year_weight: float = 0.5
+    kd_embed_weight: float = 0.0
     lr_find: dict[str, Any] = field(default_factory=lambda: {"lr_min": 1e-5, "lr_max": 1.0, "num_steps": 60})
 
     def __post_init__(self) -> None:

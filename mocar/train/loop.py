@@ -189,9 +189,13 @@ class Trainer:
         with autocast(self.ctx.device, self.bf16):
             out = net(images)
         out = type(out)(*(t.float() if t is not None else None for t in out))
-        losses = self.loss_fn(out, soft_labels, years)
+        losses = self.compute_loss(out, images, soft_labels, years)
         (losses["loss"] / self.schedule.accumulation_steps).backward()
         return {k: v.item() for k, v in losses.items() if v is not None}
+
+    def compute_loss(self, out, images: torch.Tensor, soft_labels: torch.Tensor, years: torch.Tensor) -> dict:
+        """The training loss of one micro-batch (``mocar distill`` adds its teacher terms here)."""
+        return self.loss_fn(out, soft_labels, years)
 
     def _sync_loss_params(self) -> None:
         """Uncertainty-weighting parameters live outside the DDP module: average their grads by hand."""
@@ -339,6 +343,15 @@ class Trainer:
             tqdm.write(message)
 
 
+def make_trainer(cfg: TrainConfig) -> Trainer:
+    """A plain trainer, or a distilling one when the config names a teacher run."""
+    if cfg.teacher:
+        from mocar.train.distill import DistillTrainer  # distill builds on this module
+
+        return DistillTrainer(cfg)
+    return Trainer(cfg)
+
+
 def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     """Python API of `mocar train`: train a run (resume from its ``last.pt`` when asked)."""
     if not cfg.data or not cfg.out:
@@ -346,7 +359,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
     out = Path(cfg.out)
     if not resume and (out / "last.pt").exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose a new --out")
-    trainer = Trainer(cfg)
+    trainer = make_trainer(cfg)
     if cfg.lr == "auto" and not resume:
         cfg.lr = float(trainer.find_lr().suggested_lr)
         trainer.schedule = trainer._resolve_schedule()
@@ -357,7 +370,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> Path:
 
 def find_lr(cfg: TrainConfig) -> LrFindResult:
     """Python API of `mocar train lr-find`: the range test alone, written into ``cfg.out``."""
-    return Trainer(cfg).find_lr()
+    return make_trainer(cfg).find_lr()
 
 
 def resume_config(run_dir: str | Path, **overrides) -> TrainConfig:
