@@ -72,7 +72,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, help="YAML file of training options (flags override it)")
     parser.add_argument("--preset", help="model preset (mocar model presets), default mocar_tiny")
     parser.add_argument("--arch", choices=["baseline", "maxavgcat", "mocar"], help="override the preset's architecture")
-    parser.add_argument("--backbone", choices=["bit_tiny", "bit_r50x1", "bit_r152x2"], help="override the preset's backbone")
+    parser.add_argument("--backbone", help="override the preset's backbone (bit_tiny, bit_r50x1, bit_r152x2 or a "
+                        "student backbone; `mocar model presets` lists them)")
     parser.add_argument("--hidden", type=int, help="MaxAvg-Cat hidden width (embedding size)")
     parser.add_argument("--dropout", type=float)
     parser.add_argument("--pretrained", help="local BiT .npz or state-dict file for the backbone (no download)")
@@ -130,6 +131,48 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--retrieval", action="store_true", help="also image-matching quality against --index")
     ev.add_argument("--index", type=Path, help="reference index for --retrieval (default RUN_DIR/index)")
     ev.set_defaults(handler=_cmd_eval)
+
+
+_KD_FLAGS = ("kd_temperature", "kd_alpha", "kd_year_weight", "kd_embed_weight")
+
+
+def _add_distill_command(sub: argparse._SubParsersAction) -> None:
+    dis = sub.add_parser(
+        "distill", help="distil a trained run into a phone-fast student (BatchNorm mobile backbone)",
+        description="Knowledge distillation: soft targets, the teacher's year and optionally its embedding. "
+        "By default the student takes the teacher's data, architecture, embedding width and input size.")
+    dis.add_argument("--teacher", type=Path, help="trained teacher run folder")
+    dis.add_argument("--student", default="student_tiny", help="student preset (mocar model presets), "
+                     "e.g. student_efficientnet_lite0, student_resnet50; default student_tiny")
+    _add_training_options(dis)
+    dis.add_argument("--kd-temperature", type=float, help="softmax temperature of the soft targets (default 4)")
+    dis.add_argument("--kd-alpha", type=float, help="weight of the soft targets vs the labels, 0..1 (default 0.9)")
+    dis.add_argument("--kd-year-weight", type=float, help="weight of the teacher's year vs the true year (default 0.5)")
+    dis.add_argument("--kd-embed-weight", type=float, help="weight of 1 - cos(student, teacher embedding) (default 0)")
+    dis.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a distillation run from its last.pt")
+    dis.set_defaults(handler=_cmd_distill)
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from mocar.train.distill import distill
+
+    if args.resume:
+        run = distill(None, args.student, args.resume, resume=True, stop_after=args.stop_after,
+                      progress=False if args.no_progress else None)
+    else:
+        if not args.teacher or not args.out:
+            raise MocarError("mocar distill needs --teacher RUN_DIR and --out RUN_DIR (or --resume RUN_DIR)")
+        flags = {k: getattr(args, k) for k in _TRAIN_FLAGS + _KD_FLAGS if k not in ("preset", "out")}
+        flags["progress"] = False if args.no_progress else None
+        if args.config:  # teacher < YAML < flags
+            from mocar.train.config import TrainConfig
+            from mocar.utils.io import read_yaml
+
+            TrainConfig.from_yaml(args.config)  # validates the file, naming bad keys
+            flags = {**(read_yaml(args.config) or {}), **{k: v for k, v in flags.items() if v is not None}}
+        run = distill(args.teacher, args.student, args.out, **flags)
+    print(f"student run folder: {run}")
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -211,6 +254,11 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--data", help="prepared data folder (default: the run's)")
     exp.add_argument("--threads", type=int, default=2, help="threads used when validating")
     exp.add_argument("--strict", action="store_true", help="exit non-zero when any file fails export or parity")
+    exp.add_argument("--golden", type=int, metavar="N",
+                     help="also write golden vectors of N test images to OUT/golden/ (the Android core's tests)")
+    exp.add_argument("--android-assets", type=Path, metavar="DIR",
+                     help="also copy the TFLite files and the phone-readable reference index into an app's assets")
+    exp.add_argument("--index", type=Path, help="reference index for --golden/--android-assets (default: RUN/index)")
     exp.set_defaults(handler=_cmd_export)
 
 
@@ -221,11 +269,25 @@ def _cmd_export(args: argparse.Namespace) -> int:
                           img_size=args.img_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
                           strict=False, data=args.data, threads=args.threads)
     print(format_manifest_table(manifest))
+    _write_phone_files(args)
     failed, parity = manifest_failures(manifest)
     if args.strict and (failed or parity):
         print(f"mocar: export check failed: {len(failed)} failed, {len(parity)} out of tolerance", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_phone_files(args: argparse.Namespace) -> None:
+    """``--golden`` and ``--android-assets``: what the Android app and its core's tests need."""
+    from mocar.export.android_assets import run_index_dir, write_android_assets
+    from mocar.export.golden import write_export_goldens
+
+    if args.golden:
+        for folder in write_export_goldens(args.out, args.golden, args.run, args.data, args.index):
+            print(f"golden vectors: {folder}")
+    if args.android_assets:
+        written = write_android_assets(args.out, args.android_assets, args.index or run_index_dir(args.run))
+        print(f"android assets: {len(written)} files in {args.android_assets}")
 
 
 def _csv(value: str) -> list[str]:
@@ -293,15 +355,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="parity, latency and size of every export vs the float model; CI gate")
-    bench.add_argument("--exports", required=True, type=Path, help="export folder (mocar export --out)")
+    bench.add_argument("--exports", required=True, type=Path, nargs="+", metavar="DIR",
+                       help="export folder(s) (mocar export --out); several are benchmarked side by side, "
+                            "the first one is the baseline of the 'vs 1st' columns")
     bench.add_argument("--data", help="prepared data folder (default: the run's)")
-    bench.add_argument("--split", default="test", choices=["train", "val", "test"])
+    bench.add_argument("--split", choices=["train", "val", "test"], help="default test (val with --select)")
     bench.add_argument("--threads", default="1,2", help="thread counts to time, e.g. 1,2")
     bench.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per file and thread count")
     bench.add_argument("--warmup", type=int, default=5)
     bench.add_argument("--policy", type=Path, help="parity policy YAML (default: mocar/bench/default_policy.yaml)")
     bench.add_argument("--check", action="store_true", help="exit 1 when an export violates the policy; writes junit.xml")
-    bench.add_argument("--out", type=Path, help="report folder (default EXPORTS/bench)")
+    bench.add_argument("--out", type=Path, help="report folder (default EXPORTS/bench, of the first folder)")
+    bench.add_argument("--import", dest="imports", type=Path, nargs="+", default=[], metavar="JSON",
+                       help="rows measured elsewhere (e.g. a phone) to merge in; schema: docs/bench_rows.md")
+    bench.add_argument("--select", action="store_true",
+                       help="int8 auto-selection: per runtime, the fastest int8 file (at the largest --threads) that "
+                            "meets the policy; writes int8_selection.json/.md (default out EXPORTS/int8_selection)")
+    bench.add_argument("--min-speedup", type=float, help="with --select: also require int8 >= this x fp32 speed")
     bench.set_defaults(handler=_cmd_bench)
 
 
@@ -309,14 +379,28 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from mocar.bench.errors import PolicyViolation
     from mocar.bench.suite import format_bench_table, run
 
+    threads = tuple(int(t) for t in _csv(args.threads))
+    if args.select:
+        return _cmd_bench_select(args, threads)
     try:
-        result = run(args.exports, args.data, args.split, tuple(int(t) for t in _csv(args.threads)), args.runs,
-                     args.warmup, args.policy, args.out, check=args.check)
+        result = run(args.exports, args.data, args.split or "test", threads, args.runs,
+                     args.warmup, args.policy, args.out, check=args.check, imports=args.imports)
     except PolicyViolation as err:
         print(f"mocar: parity policy violated:\n{err}", file=sys.stderr)
         return 1
     print(format_bench_table(result["rows"]))
     print(f"report: {Path(result['out']) / 'report.md'} and report.html")
+    return 0
+
+
+def _cmd_bench_select(args: argparse.Namespace, threads: tuple[int, ...]) -> int:
+    from mocar.export.int8_select import format_selection, select_int8_exports
+
+    if len(args.exports) != 1 or args.imports or args.check:
+        raise MocarError("--select takes one export folder and no --import/--check")
+    selections = select_int8_exports(args.exports[0], args.data, args.policy, args.split or "val", threads, args.runs,
+                                     args.warmup, args.out, args.min_speedup)
+    print(format_selection(selections))
     return 0
 
 
@@ -342,6 +426,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_train_commands,
     _add_export_commands,
     _add_field_commands,
+    _add_distill_command,
     _add_bench_command,
     _add_demo_command,
 ]

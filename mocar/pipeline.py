@@ -26,6 +26,8 @@ class DemoConfig:
     batch_size: int = 32
     input_size: int = 96
     lr: float = 0.03
+    student: str = "student_tiny"
+    golden_images: int = 8
 
 
 def _stage(name: str) -> None:
@@ -45,6 +47,18 @@ def _train(cfg: DemoConfig, prepared: Path, run: Path) -> dict:
                         lr=cfg.lr, seed=cfg.seed, channels_last=True, eval_every=cfg.train_steps // 8))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return {"steps": rows[-1]["step"], "best_val_loss": min(r["val_loss"] for r in rows), "run": str(run)}
+
+
+def _distill(cfg: DemoConfig, teacher: Path, student: Path) -> dict:
+    from mocar.train.distill import distill
+
+    if (student / "last.pt").exists():
+        print(f"continuing {student}")
+        distill(None, cfg.student, student, resume=True)
+    else:
+        distill(teacher, cfg.student, student, steps=cfg.train_steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                seed=cfg.seed, channels_last=True, eval_every=cfg.train_steps // 8)
+    return {"run": str(student), "preset": cfg.student}
 
 
 def _evaluate(run: Path) -> dict:
@@ -78,7 +92,23 @@ def _export(run: Path, export_dir: Path) -> dict:
     return {"dir": str(export_dir), **{k: manifest["summary"][k] for k in ("ok_files", "failed", "parity_failed")}}
 
 
-def _bench(export_dir: Path, out: Path) -> dict:
+def _android(out: Path, golden_images: int) -> dict:
+    """Goldens for the Android core's tests (teacher and student), the student's files as app assets."""
+    from mocar.export.android_assets import write_android_assets
+    from mocar.export.golden import write_export_goldens
+
+    goldens = []
+    for export_dir, run in ((out / "export", out / "run"), (out / "student_export", out / "student")):
+        if not (export_dir / "golden").exists():
+            goldens += [str(p) for p in write_export_goldens(export_dir, golden_images, run)]
+    assets = out / "android_assets"
+    if not assets.exists():
+        written = write_android_assets(out / "student_export", assets, out / "student" / "index")
+        print(f"android assets: {len(written)} files in {assets} (copy into android_demo/app/src/main/assets)")
+    return {"goldens": goldens, "assets": str(assets)}
+
+
+def _bench(export_dir: list[Path], out: Path) -> dict:
     import shutil
 
     from mocar.bench.policy import evaluate_policy, load_policy
@@ -148,10 +178,20 @@ def run_demo(cfg: DemoConfig) -> dict:
     _stage("6. export ONNX / TFLite / CoreML in fp32, fp16 and int8, each validated")
     summary["export"] = _export(run, out / "export")
 
-    _stage("7. benchmark every export against the float model (parity, latency, size)")
-    summary["bench"] = _bench(out / "export", out)
+    _stage(f"7. distil a phone-fast student ({cfg.student}) from the MOCaR model, evaluate, index, export")
+    student = out / "student"
+    summary["student"] = _distill(cfg, run, student)
+    summary["student"]["eval"] = _evaluate(student)
+    summary["student"]["field"] = _calibrate_and_index(student)
+    summary["student"]["export"] = _export(student, out / "student_export")
 
-    _stage("8. identify a few test photos")
+    _stage("8. benchmark every export of both models against their float models (parity, latency, size)")
+    summary["bench"] = _bench([out / "export", out / "student_export"], out)
+
+    _stage("9. golden vectors and app assets for the Android demo")
+    summary["android"] = _android(out, cfg.golden_images)
+
+    _stage("10. identify a few test photos")
     summary["predict"] = _predict(run, prepared, cfg.seed)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"\ndemo finished; everything is under {out}/ — open {out / 'report.html'}")

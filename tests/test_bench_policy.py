@@ -12,7 +12,7 @@ from mocar.errors import ConfigError
 def _int8_row(agreement: float) -> dict:
     return {"export": "model_int8.onnx", "precision": "int8", "agreement": agreement,
             "delta_top1": -0.2, "delta_mae_rel": 1.0, "embedding_cosine_p1": 0.995,
-            "simulated": False}
+            "retrieval_overlap5": 0.95, "simulated": False}
 
 
 def test_default_policy_has_brief_thresholds():
@@ -20,6 +20,13 @@ def test_default_policy_has_brief_thresholds():
     assert policy["fp32"]["agreement"]["min"] == 100.0
     assert policy["fp16"]["agreement"]["min"] == 99.5
     assert policy["int8"]["delta_top1"]["min"] == -0.5
+    assert policy["int8"]["retrieval_overlap5"]["min"] == 0.9
+
+
+def test_low_retrieval_overlap_fails_int8():
+    row = {**_int8_row(agreement=100.0), "retrieval_overlap5": 0.85}
+    failed = [r for r in evaluate_policy([row], load_policy()) if not r.passed]
+    assert [(r.metric, r.measured) for r in failed] == [("retrieval_overlap5", 0.85)]
 
 
 def test_violation_gives_failing_junit_case(tmp_path):
@@ -34,7 +41,7 @@ def test_violation_gives_failing_junit_case(tmp_path):
 
 def test_pass_gives_no_failures(tmp_path):
     results = evaluate_policy([_int8_row(agreement=99.5)], load_policy())
-    assert len(results) == 4 and all(r.passed for r in results)
+    assert len(results) == 5 and all(r.passed for r in results)
     root = ET.parse(write_junit(results, tmp_path / "junit.xml")).getroot()
     assert root.get("failures") == "0"
 

@@ -42,7 +42,8 @@ class CheckResult:
         """One-line human description, e.g. for JUnit failure messages."""
         op = ">=" if self.bound == "min" else "<="
         tag = " [simulated]" if self.simulated else ""
-        return f"{self.export}: {self.metric} = {self.measured} (required {op} {self.threshold}){tag}"
+        measured = None if self.measured is None else round(self.measured, 4)
+        return f"{self.export}: {self.metric} = {measured} (required {op} {self.threshold}){tag}"
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

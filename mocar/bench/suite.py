@@ -1,18 +1,30 @@
-"""`mocar bench`: every exported file against the float PyTorch reference, on one decoded split.
+"""`mocar bench`: every exported file against its float PyTorch reference, on one decoded split.
 
-The split's images are decoded and preprocessed once, with the contract from the reference model's
-metadata, and the same float32 NCHW array goes to every runner, so the only difference measured is
-the model file. Per export: parity on the whole split (agreement, accuracy and year-MAE deltas,
-PSNR, embedding cosine, the images whose prediction flipped) and batch-1 latency per thread count.
-Rows are flat (one per export x threads) and written as JSON and CSV next to a Markdown report.
-With ``check=True`` the parity policy (relative to the reference) gates CI via ``junit.xml``.
+One run benchmarks one or several export folders (e.g. a BiT teacher and a distilled student side
+by side). Each folder's files are compared with *its own* float reference (the folder's
+``model.pt``); rows of the second and later folders also carry columns relative to the first
+folder (Δtop-1 vs its reference, speed-up and size ratio vs its fp32 file of the same runtime).
+
+The split's images are decoded and preprocessed once per preprocessing contract (read from each
+folder's metadata), and the same float32 NCHW array goes to every runner of that folder, so the
+only difference measured is the model file. Per export: parity on the whole split (agreement,
+accuracy and year-MAE deltas, PSNR, embedding cosine, overlap@5 of nearest neighbours, the images
+whose prediction flipped) and batch-1 latency per thread count. Rows are flat (one per export x
+threads; schema in :mod:`mocar.bench.rows`) and written as JSON and CSV next to a Markdown and an
+HTML report. Rows measured elsewhere (a phone) can be merged in with ``imports``. With
+``check=True`` the parity policy (relative to each reference) gates CI via ``junit.xml``.
+
+Caveat: all folders are benchmarked on the same prepared data (``data_dir``, default: the first
+folder's training data); "vs first" columns are left empty for a folder predicting another target.
 """
 from __future__ import annotations
 
-import csv
 import json
+import os
 import platform
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +34,60 @@ from tqdm import tqdm
 from mocar.bench import parity
 from mocar.bench.junit import write_junit
 from mocar.bench.policy import evaluate_policy, load_policy, raise_on_violations
+from mocar.bench.report import format_bench_table, write_results
+from mocar.bench.retrieval import neighbour_overlap
+from mocar.bench.rows import REFERENCE_FILE, load_imported_rows
 from mocar.bench.runners import open_runner
 from mocar.data.dataset import PreparedData
 from mocar.data.images import load_rgb
 from mocar.data.transforms import DataConfig, eval_transform
 from mocar.errors import InputError
 
-REFERENCE_FILE = "model.pt"
+RETRIEVAL_K = 5
+
+__all__ = ["REFERENCE_FILE", "ExportFolder", "Evidence", "decode_split", "format_bench_table", "open_folders",
+           "parity_row", "run", "time_runner"]
+
+
+@dataclass
+class ExportFolder:
+    """One export folder as the benchmark sees it.
+
+    Attributes:
+        path: The folder (``mocar export --out``).
+        label: Short unique name in reports (the shortest distinguishing path suffix).
+        manifest: Its ``manifest.json``.
+        metadata: The full metadata of its first exported file (contract, labels, model).
+        model: What network it holds, e.g. ``mocar_tiny · bit_tiny``.
+    """
+
+    path: Path
+    label: str
+    manifest: dict[str, Any]
+    metadata: dict[str, Any]
+    model: str
+
+    @property
+    def entries(self) -> list[dict[str, Any]]:
+        """Manifest entries of the files that exist (ok or outside their export tolerance)."""
+        return _benchable(self.manifest)
+
+
+def _benchable(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for e in manifest["files"] if e.get("file") and e["status"] in ("ok", "parity_failed")]
+
+
+@dataclass
+class Evidence:
+    """Per-image outputs kept for the plots (not written to JSON)."""
+
+    folder: str
+    export: str
+    labels: list[str]
+    targets: np.ndarray
+    true_years: np.ndarray | None
+    reference: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray] = field(repr=False)
 
 
 def _manifest(exports_dir: Path) -> dict[str, Any]:
@@ -38,14 +97,57 @@ def _manifest(exports_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def unique_labels(paths: Sequence[Path]) -> list[str]:
+    """The shortest path suffixes that tell the folders apart (``teacher/export``, ``student/export``)."""
+    parts = [Path(os.path.abspath(p)).parts for p in paths]
+    for depth in range(1, max(len(p) for p in parts) + 1):
+        labels = ["/".join(p[-depth:]) for p in parts]
+        if len(set(labels)) == len(labels):
+            return labels
+    raise InputError(f"the same export folder is given twice: {[str(p) for p in paths]}")
+
+
+def model_label(metadata: dict[str, Any]) -> str:
+    """``preset · backbone`` (or whichever of them the metadata has) of an exported model."""
+    model = metadata.get("model") or {}
+    parts = [str(model[key]) for key in ("preset", "backbone") if model.get(key)]
+    return " · ".join(dict.fromkeys(parts)) or str(model.get("name") or model.get("architecture") or "unknown model")
+
+
+def open_folders(paths: Sequence[str | Path]) -> list[ExportFolder]:
+    """Reads each folder's manifest and metadata.
+
+    Raises:
+        InputError: If a folder has no manifest, no exported file or no reference ``model.pt``.
+    """
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise InputError("no export folder given; pass --exports DIR [DIR ...]")
+    folders = []
+    for path, label in zip(paths, unique_labels(paths)):
+        manifest = _manifest(path)
+        entries = _benchable(manifest)
+        if not entries:
+            raise InputError(f"{path}/manifest.json lists no exported file to benchmark")
+        if not (path / REFERENCE_FILE).is_file():
+            raise InputError(f"{path}: no {REFERENCE_FILE} (the float reference every file is compared with)")
+        metadata = open_runner(path / entries[0]["file"], 1).metadata
+        folders.append(ExportFolder(path, label, manifest, metadata, model_label(metadata)))
+    return folders
+
+
 def decode_split(frame, metadata: dict[str, Any], progress: bool) -> np.ndarray:
     """The split's images preprocessed once with the file's own contract (float32 NCHW)."""
-    size = int(metadata["input"]["resize"]["size"][0])
-    cfg = DataConfig(image_size=size, resize=size, mean=tuple(metadata["input"]["mean"]),
-                     std=tuple(metadata["input"]["std"]),
-                     interpolation=metadata["input"]["resize"].get("interpolation", "bilinear"))
+    cfg = _data_config(metadata)
     paths = tqdm(frame["image"], desc="decoding images", unit="img", disable=not progress)
     return np.stack([eval_transform(load_rgb(p), cfg).numpy() for p in paths]).astype(np.float32)
+
+
+def _data_config(metadata: dict[str, Any]) -> DataConfig:
+    size = int(metadata["input"]["resize"]["size"][0])
+    return DataConfig(image_size=size, resize=size, mean=tuple(metadata["input"]["mean"]),
+                      std=tuple(metadata["input"]["std"]),
+                      interpolation=metadata["input"]["resize"].get("interpolation", "bilinear"))
 
 
 def time_runner(path: Path, images: np.ndarray, threads: int, runs: int, warmup: int) -> dict[str, float]:
@@ -68,7 +170,11 @@ def time_runner(path: Path, images: np.ndarray, threads: int, runs: int, warmup:
 
 def parity_row(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], targets: np.ndarray,
                years: np.ndarray | None) -> dict[str, Any]:
-    """Task-level parity of one export vs the reference (percent / points / relative %)."""
+    """Task-level parity of one export vs the reference (percent / points / relative %).
+
+    Includes ``retrieval_overlap5`` (:func:`mocar.bench.retrieval.neighbour_overlap`) when both
+    have an ``embedding`` output and the split has more than 5 images.
+    """
     row = {"top1": parity.accuracy(out["logits"], targets),
            "delta_top1": 100.0 * parity.accuracy_delta(ref["logits"], out["logits"], targets),
            "agreement": 100.0 * parity.top1_agreement(ref["logits"], out["logits"]),
@@ -76,7 +182,9 @@ def parity_row(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], targets: 
            "max_abs_logits": parity.max_abs_error(ref["logits"], out["logits"])}
     if "embedding" in out and "embedding" in ref:
         stats = parity.cosine_stats(ref["embedding"], out["embedding"])
-        row.update({"embedding_cosine_mean": stats.get("mean"), "embedding_cosine_p1": stats.get("p01", stats.get("p1"))})
+        row.update({"embedding_cosine_mean": stats["mean"], "embedding_cosine_p1": stats["p01"]})
+        if len(targets) > RETRIEVAL_K:
+            row[f"retrieval_overlap{RETRIEVAL_K}"] = neighbour_overlap(ref["embedding"], out["embedding"], RETRIEVAL_K)
     if years is not None and "year" in out:
         ref_mae, mae = parity.mean_abs_year_error(ref["year"], years), parity.mean_abs_year_error(out["year"], years)
         row.update({"year_mae": mae, "delta_mae": mae - ref_mae,
@@ -102,58 +210,158 @@ def _calendar_years(outputs: dict[str, np.ndarray], metadata: dict[str, Any]) ->
 
 
 def _machine() -> dict[str, Any]:
-    import os
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+               platform.processor())
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.system()}
 
 
-def _entries(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e for e in manifest["files"] if e.get("file") and e["status"] in ("ok", "parity_failed")]
+def _load_1m() -> float | None:
+    """1-minute load average: on a shared machine, other processes can slow multi-threaded runs a lot."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
-def run(exports_dir: str | Path, data_dir: str | Path | None = None, split: str = "test",
-        threads: tuple[int, ...] = (1, 2), runs: int = 50, warmup: int = 5, policy: str | Path | None = None,
-        out: str | Path | None = None, check: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Benchmark every file of an export folder; returns ``{"rows", "checks", "out"}`` (Python API of `mocar bench`)."""
-    exports_dir = Path(exports_dir)
-    manifest = _manifest(exports_dir)
-    out = Path(out or exports_dir / "bench")
-    out.mkdir(parents=True, exist_ok=True)
-    reference = open_runner(exports_dir / REFERENCE_FILE, max(threads))
-    if not _entries(manifest):
-        raise InputError(f"{exports_dir}/manifest.json lists no exported file to benchmark")
-    meta = open_runner(exports_dir / _entries(manifest)[0]["file"], 1).metadata  # the full contract + labels
-    prepared = PreparedData.load(data_dir or _data_dir_of(manifest))
-    frame = prepared.split(split)
-    target = meta["labels"].get("target", "collection")
-    targets = frame["collection_idx" if target == "collection" else "epoch_idx"].to_numpy()
-    years = frame["year"].to_numpy(float) if meta.get("year") else None
-    images = decode_split(frame, meta, progress)
-    ref_out = _calendar_years(reference.run(images), meta)
-    labels, ids = list(meta["labels"]["names"]), frame["id"].astype(str).tolist()
-    rows, parity_rows, machine = [], [], _machine()  # once per run, not per row
+def _targets(frame, metadata: dict[str, Any]) -> np.ndarray:
+    target = metadata["labels"].get("target", "collection")
+    return frame["collection_idx" if target == "collection" else "epoch_idx"].to_numpy()
+
+
+@dataclass
+class _Split:
+    """The decoded split shared by every folder (images cached per preprocessing contract)."""
+
+    frame: Any
+    name: str
+    progress: bool
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def decoded(self, metadata: dict[str, Any]) -> np.ndarray:
+        key = repr(_data_config(metadata))
+        if key not in self.images:
+            self.images[key] = decode_split(self.frame, metadata, self.progress)
+        return self.images[key]
+
+
+def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], runs: int, warmup: int,
+                 machine: dict[str, Any]) -> tuple[list[dict], list[dict], list[Evidence]]:
+    """Parity and latency of every file of one folder vs its own ``model.pt``.
+
+    Returns:
+        (rows: one per file x threads, parity rows: one per file with its flips, plot evidence).
+    """
+    images = split.decoded(folder.metadata)
+    targets = _targets(split.frame, folder.metadata)
+    years = split.frame["year"].to_numpy(float) if folder.metadata.get("year") else None
+    ref_out = _calendar_years(open_runner(folder.path / REFERENCE_FILE, max(threads)).run(images), folder.metadata)
+    labels, ids = list(folder.metadata["labels"]["names"]), split.frame["id"].astype(str).tolist()
     entries = [{"file": REFERENCE_FILE, "format": "torch", "precision": "fp32", "flavour": "reference",
-                "size_bytes": (exports_dir / REFERENCE_FILE).stat().st_size, "simulated": False,
-                "status": "reference"}] + _entries(manifest)
-    for entry in tqdm(entries, desc="benchmarking", unit="file", disable=not progress):
-        path = exports_dir / entry["file"]
+                "size_bytes": (folder.path / REFERENCE_FILE).stat().st_size, "status": "reference"}] + folder.entries
+    rows, parity_rows, evidence = [], [], []
+    for entry in tqdm(entries, desc=f"benchmarking {folder.label}", unit="file", disable=not split.progress):
+        path = folder.path / entry["file"]
         runner = open_runner(path, max(threads))
-        outputs = _calendar_years(runner.run(images), runner.metadata)
-        base = {"export": entry["file"], "format": entry["format"], "precision": entry["precision"],
-                "flavour": entry.get("flavour"), "status": entry["status"], "simulated": bool(runner.simulated),
-                "size_mb": entry["size_bytes"] / 1e6, **parity_row(ref_out, outputs, targets, years)}
-        base["flips"] = flipped(ids, ref_out["logits"], outputs["logits"], labels)[:20]
-        parity_rows.append(base)
+        outputs = ref_out if entry["status"] == "reference" else _calendar_years(runner.run(images), runner.metadata)
+        base = {"folder": folder.label, "model": folder.model, "export": entry["file"], "format": entry["format"],
+                "precision": entry["precision"], "flavour": entry.get("flavour"), "status": entry["status"],
+                "simulated": bool(runner.simulated), "imported": False, "size_mb": entry["size_bytes"] / 1e6,
+                **parity_row(ref_out, outputs, targets, years)}
+        parity_rows.append({**base, "flips": flipped(ids, ref_out["logits"], outputs["logits"], labels)[:20]})
+        evidence.append(Evidence(folder.label, entry["file"], labels, targets, years, ref_out, outputs))
         for t in threads:
-            rows.append({**{k: v for k, v in base.items() if k != "flips"}, "threads": t,
-                         **time_runner(path, images, t, runs, warmup), **machine})
-    _add_ratios(rows)
-    result = {"rows": rows, "parity": parity_rows, "out": str(out), "split": split, "images": len(frame)}
-    write_results(result, out)
+            rows.append({**base, "threads": t, **time_runner(path, images, t, runs, warmup), **machine,
+                         "load_1m": _load_1m()})
+    return rows, parity_rows, evidence
+
+
+def add_ratios(rows: list[dict[str, Any]]) -> None:
+    """Size ratio and speed-up vs the fp32 file of the same folder (or device), model, runtime and thread count."""
+    for row in rows:
+        base = next((r for r in rows if r.get("folder") == row.get("folder") and r.get("model") == row.get("model")
+                     and r["format"] == row["format"] and r["precision"] == "fp32" and r["threads"] == row["threads"]),
+                    None)
+        row["size_ratio"] = row["size_mb"] / base["size_mb"] if base and row.get("size_mb") and base.get("size_mb") else None
+        row["speedup_vs_fp32"] = base["p50_ms"] / row["p50_ms"] if base and row.get("p50_ms") else None
+
+
+def add_first_comparisons(rows: list[dict[str, Any]], parity_rows: list[dict[str, Any]],
+                          folders: Sequence[ExportFolder]) -> None:
+    """Columns vs the first folder: Δtop-1 (points) vs its reference; speed-up and size ratio vs its fp32
+    file of the same runtime and thread count. Imported rows get no speed-up (another machine)."""
+    first = folders[0]
+    first_ref = next(p for p in parity_rows if p["folder"] == first.label and p["status"] == "reference")
+    same_target = {f.label: f.metadata["labels"].get("target") == first.metadata["labels"].get("target")
+                   for f in folders}
+    for row in [*rows, *parity_rows]:
+        comparable = same_target.get(row.get("folder"), False) or (row.get("imported") and row.get("top1") is not None)
+        row["delta_top1_vs_first"] = (100.0 * (row["top1"] - first_ref["top1"])
+                                      if comparable and row.get("top1") is not None else None)
+        if "threads" not in row:
+            continue
+        base = None if row.get("imported") else next(
+            (r for r in rows if r.get("folder") == first.label and r["format"] == row["format"]
+             and r["precision"] == "fp32" and r["threads"] == row["threads"]), None)
+        row["speedup_vs_first"] = base["p50_ms"] / row["p50_ms"] if base and row.get("p50_ms") else None
+        row["size_ratio_vs_first"] = row["size_mb"] / base["size_mb"] if base and row.get("size_mb") else None
+
+
+def _check_id(row: dict[str, Any], qualified: bool) -> str:
+    return f"{row['folder']}/{row['export']}" if qualified else str(row["export"])
+
+
+def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | None = None, split: str = "test",
+        threads: tuple[int, ...] = (1, 2), runs: int = 50, warmup: int = 5, policy: str | Path | None = None,
+        out: str | Path | None = None, check: bool = False, progress: bool = True,
+        imports: Sequence[str | Path] = ()) -> dict[str, Any]:
+    """Benchmarks one or several export folders into one report (Python API of `mocar bench`).
+
+    Args:
+        exports_dir: An export folder, or a list of them (the first is the baseline of the "vs first" columns).
+        data_dir: Prepared data folder (default: the first folder's training data).
+        split: ``train``, ``val`` or ``test``.
+        threads: Thread counts to time.
+        runs: Timed batch-1 runs per file and thread count.
+        warmup: Untimed runs before them.
+        policy: Parity policy YAML (default: the packaged one).
+        out: Report folder (default: ``<first folder>/bench``).
+        check: Evaluate the policy, write ``junit.xml``/``summary.md`` and raise on violations.
+        progress: Show progress bars.
+        imports: JSON files of rows measured elsewhere (:func:`mocar.bench.rows.load_imported_rows`).
+
+    Returns:
+        ``{"rows", "parity", "out", "split", "images", "folders"}`` (+ ``"checks"`` with ``check``).
+
+    Raises:
+        InputError: Unusable folder, data or imported file.
+        PolicyViolation: With ``check``, when any export breaks the policy (after writing the reports).
+    """
+    paths = [exports_dir] if isinstance(exports_dir, (str, Path)) else list(exports_dir)
+    folders = open_folders(paths)
+    imported = [row for path in imports for row in load_imported_rows(path)]  # fail early on a bad file
+    out = Path(out or folders[0].path / "bench")
+    out.mkdir(parents=True, exist_ok=True)
+    frame = PreparedData.load(data_dir or _data_dir_of(folders[0].manifest)).split(split)
+    decoded, machine = _Split(frame, split, progress), _machine()  # machine once per run, not per row
+    rows, parity_rows, evidence = [], [], []
+    for folder in folders:
+        folder_rows, folder_parity, folder_evidence = bench_folder(folder, decoded, threads, runs, warmup, machine)
+        rows += folder_rows
+        parity_rows += folder_parity
+        evidence += folder_evidence
+    rows += imported
+    add_ratios(rows)
+    add_first_comparisons(rows, parity_rows, folders)
+    result = {"rows": rows, "parity": parity_rows, "out": str(out), "split": split, "images": len(frame),
+              "folders": [{"label": f.label, "path": str(f.path), "model": f.model} for f in folders],
+              "imports": [str(p) for p in imports]}
+    write_results(result, out, evidence)
     if check:
-        checks = evaluate_policy([r for r in parity_rows if r["status"] != "reference"], load_policy(policy))
+        qualified = len(folders) > 1
+        checked = [{**r, "export": _check_id(r, qualified)} for r in parity_rows if r["status"] != "reference"]
+        checks = evaluate_policy(checked, load_policy(policy))
         write_junit(checks, out / "junit.xml")
         (out / "summary.md").write_text(_summary_md(checks), encoding="utf-8")
         result["checks"] = [c.describe() + (" PASS" if c.passed else " FAIL") for c in checks]
@@ -165,96 +373,6 @@ def _data_dir_of(manifest: dict[str, Any]) -> str:
     from mocar.train.run_files import load_trained_run
 
     return load_trained_run(manifest["run"]["dir"], "best").train_config["data"]
-
-
-def _add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Size ratio and speed-up vs the fp32 file of the same format and thread count."""
-    for row in rows:
-        base = next((r for r in rows if r["format"] == row["format"] and r["precision"] == "fp32"
-                     and r["threads"] == row["threads"]), None)
-        row["size_ratio"] = row["size_mb"] / base["size_mb"] if base else None
-        row["speedup_vs_fp32"] = base["p50_ms"] / row["p50_ms"] if base and row["p50_ms"] else None
-
-
-COLUMNS = [("export", "file", "{}"), ("precision", "prec", "{}"), ("flavour", "flavour", "{}"),
-           ("status", "status", "{}"), ("simulated", "sim", "{}"), ("threads", "thr", "{}"),
-           ("size_mb", "MB", "{:.2f}"), ("top1", "top-1", "{:.4f}"), ("delta_top1", "Δtop-1 pt", "{:+.2f}"),
-           ("agreement", "agree %", "{:.2f}"), ("year_mae", "year MAE", "{:.1f}"), ("delta_mae_rel", "ΔMAE %", "{:+.2f}"),
-           ("psnr_logits", "PSNR dB", "{:.1f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("speedup_vs_fp32", "× fp32", "{:.2f}")]
-
-
-def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
-    value = row.get(key)
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "–"
-    return fmt.format(value)
-
-
-def format_bench_table(rows: list[dict[str, Any]]) -> str:
-    """The Markdown table of the report (also printed at the end of `mocar bench`)."""
-    head = "| " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    rule = "|" + "---|" * len(COLUMNS)
-    body = ["| " + " | ".join(_cell(r, key, fmt) for key, _, fmt in COLUMNS) + " |" for r in rows]
-    return "\n".join([head, rule, *body])
-
-
-def write_results(result: dict[str, Any], out: Path) -> None:
-    rows = result["rows"]
-    (out / "bench.json").write_text(json.dumps(result, indent=2, default=float, ensure_ascii=False), encoding="utf-8")
-    keys = sorted({k for r in rows for k in r})
-    with open(out / "bench.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    machine = {k: rows[0][k] for k in ("cpu", "cores", "python")} if rows else {}
-    report = [f"# mocar bench — {result['split']} split, {result['images']} images", "",
-              f"Machine: {machine}. Reference: the float PyTorch model (`{REFERENCE_FILE}`). "
-              "`sim` = simulated (CoreML on Linux). Latency: batch 1, median of the timed runs.", "",
-              format_bench_table(rows), "", "## Flipped predictions (first 5 per export)", ""]
-    for p in result["parity"]:
-        if p["flips"]:
-            report.append(f"- `{p['export']}`: " + "; ".join(f"{f['id']} {f['reference']} → {f['export']}" for f in p["flips"][:5]))
-    (out / "report.md").write_text("\n".join(report) + "\n", encoding="utf-8")
-    (out / "report.html").write_text(_html(rows, "\n".join(report)), encoding="utf-8")
-
-
-def _pareto(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of points no other point beats on both latency (lower) and accuracy (higher)."""
-    return [i for i, (lat, acc) in enumerate(points)
-            if not any(l2 <= lat and a2 >= acc and (l2, a2) != (lat, acc) for l2, a2 in points)]
-
-
-def _scatter_png(rows: list[dict[str, Any]]) -> str:
-    import base64
-    import io
-
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
-    points = [(r["p50_ms"], r["top1"]) for r in rows]
-    front = set(_pareto(points))
-    for i, r in enumerate(rows):
-        ax.scatter(r["p50_ms"], r["top1"], marker="*" if i in front else "o", s=80 if i in front else 30)
-        ax.annotate(f"{r['export']} ({r['threads']}t)", (r["p50_ms"], r["top1"]), fontsize=6)
-    ax.set_xscale("log")
-    ax.set_xlabel("p50 latency, batch 1 (ms)")
-    ax.set_ylabel("top-1 on the split")
-    ax.set_title("accuracy vs latency (★ = Pareto front)")
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _html(rows: list[dict[str, Any]], markdown: str) -> str:
-    import html
-
-    head = "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>" for k, _, f in COLUMNS) + "</tr>" for r in rows)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>mocar bench</title></head><body>"
-            f"<h1>mocar bench</h1><img alt='accuracy vs latency' src='data:image/png;base64,{_scatter_png(rows)}'>"
-            f"<table border='1' cellspacing='0'><tr>{head}</tr>{body}</table>"
-            f"<pre>{html.escape(markdown.split('## Flipped', 1)[-1])}</pre></body></html>")
 
 
 def _summary_md(checks) -> str:

@@ -43,6 +43,12 @@ RAPS_LAMBDA = 0.01
 RAPS_K_REG = 2
 
 
+# A score equal to its threshold (e.g. a calibration photo that needed the full set: score 1 + RAPS
+# penalty) is computed with different last bits by numpy and by a phone's libm; comparing with this
+# slack makes both include it. It is far below any real difference between two scores.
+SCORE_TOLERANCE = 1e-9
+
+
 def level_key(level: float) -> str:
     """The JSON key of a coverage level or rate (``0.9`` -> ``"0.9"``)."""
     return f"{round(float(level), 6):g}"
@@ -115,7 +121,7 @@ def prediction_set(probs: np.ndarray, threshold: float | None, lam: float = 0.0,
     order, scores = rank_scores(vector, lam, k_reg, u)
     if threshold is None:
         return order[0].tolist()
-    size = max(1, int(np.sum(scores[0] <= threshold)))  # scores rise with the rank: a prefix
+    size = max(1, int(np.sum(scores[0] <= threshold + SCORE_TOLERANCE)))  # scores rise with the rank: a prefix
     return order[0, :size].tolist()
 
 
@@ -132,7 +138,7 @@ def set_sizes(probs: np.ndarray, constants: dict[str, Any], level: str, u: np.nd
     threshold = constants["thresholds"][level]
     if threshold is None:
         return order, np.full(len(order), order.shape[1])
-    return order, np.maximum(1, (scores <= threshold).sum(axis=1))
+    return order, np.maximum(1, (scores <= threshold + SCORE_TOLERANCE).sum(axis=1))
 
 
 def set_report(probs: np.ndarray, labels: np.ndarray, constants: dict[str, Any], seed: int = 1) -> dict[str, Any]:

@@ -138,6 +138,9 @@ public final class Postprocessor {
      * the r largest probabilities plus {@code lam * max(0, r - k_reg)}; the set holds every rank
      * whose score is at most the threshold, at least the top class; a null threshold means all.
      */
+    /** conformal.SCORE_TOLERANCE: a score on its threshold is in the set on every machine. */
+    static final double SCORE_TOLERANCE = 1e-9;
+
     static Map<String, List<String>> predictionSets(double[] probs, Calibration.SetConstants constants,
                                                     List<String> labels) {
         int[] order = order(probs);
@@ -148,7 +151,7 @@ public final class Postprocessor {
             if (level.getValue() != null) {
                 int within = 0;
                 for (double s : scores) {
-                    within += s <= level.getValue() ? 1 : 0;
+                    within += s <= level.getValue() + SCORE_TOLERANCE ? 1 : 0;
                 }
                 size = Math.max(1, within);
             }

@@ -1,0 +1,144 @@
+"""Writes a bench result: ``bench.json``, ``bench.csv``, ``report.md`` and a one-file ``report.html``.
+
+The Markdown/HTML table shows the columns that mean something for the rows at hand: ``source`` and
+``model`` only when several folders (or imported devices) are side by side, the "vs 1st" columns
+only when there are several local folders. Missing values print as ``–``.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mocar.bench import plots
+from mocar.bench.rows import REFERENCE_FILE
+
+if TYPE_CHECKING:
+    from mocar.bench.suite import Evidence
+
+Column = tuple[str, str, str]  # (row key, title, format)
+SOURCE_COLUMNS: list[Column] = [("folder", "source", "{}"), ("model", "model", "{}")]
+COLUMNS: list[Column] = [
+    ("export", "file", "{}"), ("precision", "prec", "{}"), ("flavour", "flavour", "{}"), ("status", "status", "{}"),
+    ("simulated", "sim", "{}"), ("threads", "thr", "{}"), ("size_mb", "MB", "{:.2f}"), ("top1", "top-1", "{:.4f}"),
+    ("delta_top1", "Δtop-1 pt", "{:+.2f}"), ("agreement", "agree %", "{:.2f}"), ("year_mae", "year MAE", "{:.1f}"),
+    ("delta_mae_rel", "ΔMAE %", "{:+.2f}"), ("psnr_logits", "PSNR dB", "{:.1f}"),
+    ("retrieval_overlap5", "NN@5", "{:.3f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("speedup_vs_fp32", "× fp32", "{:.2f}")]
+FIRST_COLUMNS: list[Column] = [("delta_top1_vs_first", "Δtop-1 vs 1st ref", "{:+.2f}"),
+                               ("speedup_vs_first", "× 1st fp32", "{:.2f}")]
+
+
+def columns_for(rows: Sequence[dict[str, Any]]) -> list[Column]:
+    """The table columns for these rows (see the module docstring)."""
+    sources = {r.get("folder") for r in rows}
+    local = {r.get("folder") for r in rows if not r.get("imported")}
+    columns = (SOURCE_COLUMNS if len(sources) > 1 else []) + COLUMNS
+    return columns + (FIRST_COLUMNS if len(local) > 1 else [])
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    return fmt.format(value)
+
+
+def format_bench_table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table of the report (also printed at the end of `mocar bench`)."""
+    columns = columns_for(rows)
+    head = "| " + " | ".join(title for _, title, _ in columns) + " |"
+    rule = "|" + "---|" * len(columns)
+    body = ["| " + " | ".join(_cell(r, key, fmt) for key, _, fmt in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def _machine_line(rows: list[dict[str, Any]]) -> str:
+    local = next((r for r in rows if not r.get("imported")), None)
+    machine = {k: local.get(k) for k in ("cpu", "cores", "python")} if local else {}
+    devices = sorted({f"{r.get('device')} ({r.get('os') or 'unknown OS'})" for r in rows if r.get("imported")})
+    loads = [r["load_1m"] for r in rows if not r.get("imported") and r.get("load_1m") is not None]
+    line = f"Machine: {machine}." + (f" 1-min load average while timing: {min(loads):.1f}–{max(loads):.1f} "
+                                     f"(on {machine.get('cores')} cores; a busy machine slows multi-threaded runs)."
+                                     if loads else "")
+    return line + (f" Imported rows (measured elsewhere, latency/size only): {', '.join(devices)}." if devices else "")
+
+
+def markdown_report(result: dict[str, Any]) -> str:
+    """``report.md``: header, machine, the table, flipped predictions."""
+    rows = result["rows"]
+    folders = result.get("folders") or []
+    lines = [f"# mocar bench — {result['split']} split, {result['images']} images", "", _machine_line(rows)]
+    if len(folders) > 1:
+        lines += ["", "Folders (each against its own float reference; \"vs 1st\" columns against the first):"]
+        lines += [f"{i + 1}. `{f['label']}` — {f['model']} ({f['path']})" for i, f in enumerate(folders)]
+    lines += ["", f"Reference: each folder's float PyTorch model (`{REFERENCE_FILE}`). `sim` = simulated (CoreML on "
+              "Linux). Latency: batch 1, median of the timed runs. NN@5: overlap of the 5 nearest neighbours "
+              "(leave-one-out cosine search over the split) with the reference's.", "",
+              format_bench_table(rows), "", "## Flipped predictions (first 5 per export)", ""]
+    multi = len(folders) > 1
+    for p in result["parity"]:
+        if p["flips"]:
+            name = f"{p['folder']}/{p['export']}" if multi else p["export"]
+            lines.append(f"- `{name}`: " + "; ".join(f"{f['id']} {f['reference']} → {f['export']}" for f in p["flips"][:5]))
+    return "\n".join(lines) + "\n"
+
+
+def write_results(result: dict[str, Any], out: Path, evidence: Sequence[Evidence] = ()) -> None:
+    """Writes the four report files into ``out`` (``evidence`` feeds the per-image plots)."""
+    rows = result["rows"]
+    (out / "bench.json").write_text(json.dumps(result, indent=2, default=float, ensure_ascii=False), encoding="utf-8")
+    keys = sorted({k for r in rows for k in r})
+    with open(out / "bench.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    markdown = markdown_report(result)
+    (out / "report.md").write_text(markdown, encoding="utf-8")
+    (out / "report.html").write_text(html_report(result, markdown, evidence), encoding="utf-8")
+
+
+def _html_table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> str:
+    head = "".join(f"<th>{html.escape(t)}</th>" for _, t, _ in columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r, k, f))}</td>" for k, _, f in columns) + "</tr>"
+                   for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(png: str | None, alt: str) -> str:
+    return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{png}'>" if png else ""
+
+
+_STYLE = ("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:12px;margin:0.5em 0}"
+          "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}th{background:#eee}"
+          "td:first-child{text-align:left}img{max-width:100%}")
+POINT_COLUMNS: list[Column] = [("point", "#", "{}"), ("folder", "source", "{}"), ("export", "file", "{}"),
+                               ("threads", "thr", "{}"), ("top1", "top-1", "{:.4f}"), ("p50_ms", "p50 ms", "{:.2f}"),
+                               ("pareto_mark", "Pareto front", "{}")]
+
+
+def html_report(result: dict[str, Any], markdown: str, evidence: Sequence[Evidence] = ()) -> str:
+    """One self-contained HTML page: plots (base64 PNG), the point key, the table, the flips."""
+    rows = result["rows"]
+    points = [{**p, "pareto_mark": "★" if p["pareto"] else ""} for p in plots.plotted_rows(rows)]
+    parts = [f"<h1>mocar bench — {html.escape(str(result['split']))} split, {result['images']} images</h1>",
+             f"<p>{html.escape(_machine_line(rows))}</p>",
+             "<h2>Accuracy vs latency</h2>", _img(plots.pareto_png(points), "accuracy vs latency"),
+             _html_table(points, POINT_COLUMNS if len({p.get('folder') for p in points}) > 1
+                         else [c for c in POINT_COLUMNS if c[0] != "folder"]),
+             "<h2>Latency per runtime and thread count</h2>", _img(plots.latency_png(rows), "latency bars")]
+    years = plots.year_scatter_png(evidence)
+    if years:
+        parts += ["<h2>Year: reference vs export (exports whose years moved most)</h2>", _img(years, "year scatter")]
+    confusion = plots.confusion_diff_png(evidence)
+    if confusion:
+        parts += [f"<h2>Confusion-matrix difference of the worst export ({html.escape(confusion[1])})</h2>",
+                  _img(confusion[0], "confusion difference")]
+    parts += ["<h2>All rows</h2>", _html_table(rows, columns_for(rows)),
+              f"<pre>{html.escape(markdown.split('## Flipped', 1)[-1])}</pre>"]
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>mocar bench</title><style>{_STYLE}</style>"
+            f"</head><body>{''.join(parts)}</body></html>")

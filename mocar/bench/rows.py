@@ -1,0 +1,166 @@
+"""The flat bench row schema, and loading rows measured elsewhere (a phone) into a report.
+
+Every row of ``bench.json`` (``rows``) is one export x thread count. :data:`FIELDS` lists every
+field with its type and meaning; ``docs/bench_rows.md`` shows the same list for app developers.
+Groups:
+
+* identity — ``folder`` (source: export folder label, or the device of an imported row),
+  ``model``, ``export`` (file name), ``format`` (runtime: torch, onnx, tflite, coreml, ...),
+  ``precision`` (fp32/fp16/int8), ``flavour``, ``status``, ``simulated``, ``imported``, ``threads``;
+* size — ``size_mb``;
+* latency — ``p50_ms``, ``p90_ms``, ``min_ms``, ``throughput_ips``, ``load_s``, ``peak_memory_mb``;
+* machine — ``cpu``, ``cores``, ``python``, ``system``, ``load_1m``, ``device``, ``os``, ``runtime``,
+  ``runtime_version``, ``delegate``;
+* parity (vs the float reference; left out by an app that cannot compute them) — ``top1``,
+  ``delta_top1``, ``agreement``, ``year_mae``, ``delta_mae``, ``delta_mae_rel``, ``psnr_logits``,
+  ``max_abs_logits``, ``embedding_cosine_mean``, ``embedding_cosine_p1``, ``retrieval_overlap5``;
+* computed by ``mocar bench`` (recomputed if present) — ``size_ratio``, ``speedup_vs_fp32``,
+  ``delta_top1_vs_first``, ``speedup_vs_first``, ``size_ratio_vs_first``.
+
+An *import file* (``mocar bench --import phone.json``) is either a JSON list of rows or an object
+``{"device": ..., "os": ..., "rows": [...]}`` whose other top-level fields are defaults for every
+row. Required per row: ``export``, ``format``, ``precision``, ``threads``, ``p50_ms`` and
+``device``. Unknown fields are errors (a typo such as ``p50`` would otherwise vanish silently).
+Imported rows get ``imported: true``, ``folder`` = their device, ``status: imported``, and are
+never checked against the parity policy (they usually carry no parity figures).
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from mocar.errors import InputError
+
+REFERENCE_FILE = "model.pt"
+PRECISIONS = ("fp32", "fp16", "int8")
+_TEXT, _INT, _NUMBER, _BOOL = "text", "integer", "number", "boolean"
+_EXPECTED = {_TEXT: "a string", _INT: "an integer", _NUMBER: "a finite number", _BOOL: "true or false"}
+
+# field -> (type, group, meaning)
+FIELDS: dict[str, tuple[str, str, str]] = {
+    "folder": (_TEXT, "identity", "export folder label; for imported rows the device (set by mocar)"),
+    "model": (_TEXT, "identity", "network, e.g. 'mocar_tiny · bit_tiny' (preset · backbone)"),
+    "export": (_TEXT, "identity", "model file name, e.g. model_int8_dynamic_range.tflite"),
+    "format": (_TEXT, "identity", "runtime: torch, onnx, tflite, coreml (or another name for other runtimes)"),
+    "precision": (_TEXT, "identity", "fp32, fp16 or int8"),
+    "flavour": (_TEXT, "identity", "quantisation flavour, e.g. u8s8_conv, dynamic_range, float"),
+    "status": (_TEXT, "identity", "manifest status (ok, parity_failed), 'reference' or 'imported'"),
+    "simulated": (_BOOL, "identity", "true when the outputs come from a stand-in (CoreML on Linux)"),
+    "imported": (_BOOL, "identity", "true for rows measured elsewhere (set by mocar)"),
+    "threads": (_INT, "identity", "CPU threads of the runtime (>= 1)"),
+    "size_mb": (_NUMBER, "size", "file size in MB (10^6 bytes)"),
+    "p50_ms": (_NUMBER, "latency", "median batch-1 latency in ms (> 0)"),
+    "p90_ms": (_NUMBER, "latency", "90th-percentile latency in ms"),
+    "min_ms": (_NUMBER, "latency", "fastest run in ms"),
+    "throughput_ips": (_NUMBER, "latency", "images per second at batch 1 (1000 / p50_ms)"),
+    "load_s": (_NUMBER, "latency", "seconds to load the model file"),
+    "peak_memory_mb": (_NUMBER, "latency", "peak memory of the process in MB, where measurable"),
+    "cpu": (_TEXT, "machine", "CPU model"),
+    "cores": (_INT, "machine", "CPU cores"),
+    "python": (_TEXT, "machine", "Python version (desktop rows)"),
+    "system": (_TEXT, "machine", "operating system family"),
+    "load_1m": (_NUMBER, "machine", "1-minute load average when the row was timed (a busy machine skews latency)"),
+    "device": (_TEXT, "machine", "device model, e.g. 'Pixel 7' (required in imported rows)"),
+    "os": (_TEXT, "machine", "OS and version, e.g. 'Android 14'"),
+    "runtime": (_TEXT, "machine", "runtime library, e.g. 'LiteRT'"),
+    "runtime_version": (_TEXT, "machine", "runtime library version"),
+    "delegate": (_TEXT, "machine", "accelerator/delegate, e.g. xnnpack, gpu, nnapi"),
+    "top1": (_NUMBER, "parity", "top-1 accuracy on the split, fraction in [0, 1]"),
+    "delta_top1": (_NUMBER, "parity", "top-1 minus the reference's, percentage points"),
+    "agreement": (_NUMBER, "parity", "same top-1 as the reference, percent"),
+    "year_mae": (_NUMBER, "parity", "year mean absolute error, years"),
+    "delta_mae": (_NUMBER, "parity", "year MAE minus the reference's, years"),
+    "delta_mae_rel": (_NUMBER, "parity", "year MAE change relative to the reference's, percent"),
+    "psnr_logits": (_NUMBER, "parity", "PSNR of the logits vs the reference, dB"),
+    "max_abs_logits": (_NUMBER, "parity", "largest absolute logit difference"),
+    "embedding_cosine_mean": (_NUMBER, "parity", "mean cosine of the embedding vs the reference"),
+    "embedding_cosine_p1": (_NUMBER, "parity", "1st percentile of that cosine"),
+    "retrieval_overlap5": (_NUMBER, "parity", "overlap@5 of nearest neighbours with the reference's, [0, 1]"),
+    "size_ratio": (_NUMBER, "computed", "size / the fp32 file of the same source and runtime"),
+    "speedup_vs_fp32": (_NUMBER, "computed", "p50 of that fp32 file / this p50"),
+    "delta_top1_vs_first": (_NUMBER, "computed", "top-1 minus the first folder's reference's, points"),
+    "speedup_vs_first": (_NUMBER, "computed", "p50 of the first folder's fp32 file (same runtime) / this p50"),
+    "size_ratio_vs_first": (_NUMBER, "computed", "size / that first-folder fp32 file's size"),
+}
+REQUIRED_IMPORT_FIELDS = ("export", "format", "precision", "threads", "p50_ms", "device")
+
+
+def _type_ok(kind: str, value: Any) -> bool:
+    if kind == _TEXT:
+        return isinstance(value, str)
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if kind == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _field_error(where: str, name: str) -> str:
+    close = difflib.get_close_matches(name, FIELDS, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{where}: unknown field {name!r}{hint}; valid fields: {', '.join(FIELDS)}"
+
+
+def validate_row(row: Any, where: str) -> dict[str, Any]:
+    """Checks one imported row and returns it labelled as imported.
+
+    Args:
+        row: The decoded JSON value.
+        where: Its location for messages, e.g. ``phone.json row 3``.
+
+    Raises:
+        InputError: Naming ``where``, the field and what is valid.
+    """
+    if not isinstance(row, dict):
+        raise InputError(f"{where}: expected an object of bench fields, got {type(row).__name__}")
+    where = f"{where} ({row['export']!r})" if isinstance(row.get("export"), str) else where
+    for name, value in row.items():
+        if name not in FIELDS:
+            raise InputError(_field_error(where, name))
+        kind = FIELDS[name][0]
+        if value is not None and not _type_ok(kind, value):
+            raise InputError(f"{where}: field {name!r} must be {_EXPECTED[kind]}, got {value!r}")
+    missing = [name for name in REQUIRED_IMPORT_FIELDS if row.get(name) is None]
+    if missing:
+        raise InputError(f"{where}: missing required field(s) {', '.join(missing)} "
+                         f"(required: {', '.join(REQUIRED_IMPORT_FIELDS)})")
+    if row["precision"] not in PRECISIONS:
+        raise InputError(f"{where}: field 'precision' is {row['precision']!r}; valid: {', '.join(PRECISIONS)}")
+    if row["threads"] < 1 or row["p50_ms"] <= 0:
+        raise InputError(f"{where}: need threads >= 1 and p50_ms > 0, got threads={row['threads']}, "
+                         f"p50_ms={row['p50_ms']}")
+    labelled = {**row, "folder": row["device"], "imported": True, "status": "imported"}
+    labelled.setdefault("simulated", False)
+    labelled.setdefault("model", None)
+    return labelled
+
+
+def load_imported_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Reads and validates an import file (see the module docstring for its two shapes).
+
+    Raises:
+        InputError: If the file is missing, not JSON, has the wrong shape or any invalid row.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise InputError(f"{path}: import file not found") from err
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from err
+    defaults: dict[str, Any] = {}
+    if isinstance(data, dict):
+        if not isinstance(data.get("rows"), list):
+            raise InputError(f"{path}: an object must hold a 'rows' list (or give a JSON list of rows)")
+        defaults = {k: v for k, v in data.items() if k != "rows"}
+        data = data["rows"]
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{path}: expected a non-empty list of rows or {{'rows': [...]}}")
+    for name in defaults:
+        if name not in FIELDS:
+            raise InputError(_field_error(f"{path} (top level)", name))
+    return [validate_row({**defaults, **row} if isinstance(row, dict) else row, f"{path} row {i + 1}")
+            for i, row in enumerate(data)]
