@@ -259,12 +259,18 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--android-assets", type=Path, metavar="DIR",
                      help="also copy the TFLite files and the phone-readable reference index into an app's assets")
     exp.add_argument("--index", type=Path, help="reference index for --golden/--android-assets (default: RUN/index)")
+    exp.add_argument("--int8", choices=["default", "auto"], default="default",
+                     help="auto: export every int8 variant ONNX and TFLite offer, benchmark them on the val split "
+                          "and keep, per runtime, the fastest that meets --policy (fp32 + the winners remain)")
+    exp.add_argument("--policy", type=Path, help="parity policy YAML for --int8 auto (default: the packaged one)")
     exp.set_defaults(handler=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from mocar.export.run import export_run, format_manifest_table, manifest_failures
 
+    if args.int8 == "auto":
+        return _cmd_export_int8_auto(args)
     manifest = export_run(args.run, args.out, formats=_csv(args.formats), precisions=_csv(args.precisions),
                           img_size=args.img_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
                           strict=False, data=args.data, threads=args.threads)
@@ -274,6 +280,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if args.strict and (failed or parity):
         print(f"mocar: export check failed: {len(failed)} failed, {len(parity)} out of tolerance", file=sys.stderr)
         return 1
+    return 0
+
+
+def _cmd_export_int8_auto(args: argparse.Namespace) -> int:
+    from mocar.export.int8_select import format_selection, select_int8
+
+    if args.formats != "onnx,tflite,coreml" or args.precisions != "fp32,fp16,int8":
+        raise MocarError("--int8 auto exports ONNX and TFLite in fp32 and int8 by itself; "
+                         "leave out --formats/--precisions (CoreML offers one int8 variant only)")
+    selections = select_int8(args.run, args.out, data_dir=args.data, policy=args.policy, threads=(args.threads,),
+                             calib_images=args.calib_images, img_size=args.img_size, prune=True)
+    print(format_selection(selections))
+    _write_phone_files(args)
     return 0
 
 

@@ -111,3 +111,18 @@ def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
     manifest = json.loads((tmp_path / "export" / "manifest.json").read_text())
     assert sorted(e["file"] for e in manifest["files"]) == left
     assert manifest["int8_selection"]["onnx"]["chosen"] == onnx.chosen
+
+
+def test_export_int8_auto_is_wired_to_select_int8(monkeypatch, tmp_path, capsys):
+    from mocar import cli
+    from mocar.export import int8_select
+
+    calls = []
+    monkeypatch.setattr(int8_select, "select_int8", lambda run, out, **kw: calls.append((run, out, kw)) or {})
+    monkeypatch.setattr(int8_select, "format_selection", lambda selections: "no candidates")
+    assert cli.main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "x"), "--int8", "auto",
+                     "--threads", "1"]) == 0
+    (run, out, kw), = calls
+    assert str(run).endswith("run") and kw["prune"] is True and kw["threads"] == (1,)
+    assert cli.main(["export", "--run", "r", "--out", "o", "--int8", "auto", "--formats", "coreml"]) == 2
+    assert "--int8 auto" in capsys.readouterr().err
