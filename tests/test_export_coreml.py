@@ -352,3 +352,15 @@ def test_coremltools_import_refuses_after_tensorflow(monkeypatch):
     for guarded in (import_coremltools, ensure_safe_import_order):
         with pytest.raises(CoreMLExportError, match="fresh process"):
             guarded()
+
+
+def test_tiny_fp16_channels_pass_the_read_back_check_but_transformed_weights_do_not():
+    from mocar.export.coreml_weights import _check_close
+
+    torch.manual_seed(0)
+    weight = torch.randn(4, 8, 3, 3) * torch.tensor([1e-6, 3e-6, 0.05, 1.0]).reshape(-1, 1, 1, 1)
+    data, scale = int8_weight_recipe(weight)
+    stored = QuantizedWeight("w", "constexpr_affine_dequantize", data.numpy(), scale.numpy(), None, 0)
+    _check_close("w", stored, weight.numpy())  # subnormal fp16 scales: rounding, not a transformation
+    with pytest.raises(InputError, match="half a step"):
+        _check_close("w", stored, (weight * 1.05).numpy())

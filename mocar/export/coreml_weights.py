@@ -38,6 +38,10 @@ DEQUANTIZE_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scal
 # Slack on top of scale/2, relative to |w|: three fp16 roundings of at most 2**-11 each (the weight
 # itself, the quotient w/scale before rounding to an integer, the dequantised product).
 _FP16_SLACK = 2.0 ** -9
+# fp16 below 2**-14 is subnormal with a fixed spacing of 2**-24: a tiny channel's scale (e.g. a
+# BatchNorm-folded conv whose gamma trained towards 0) is rounded by up to 2**-25 absolute, and the
+# integer (|q| <= 127) multiplies that error. Allowed on top, in fp16 programs only.
+_FP16_SUBNORMAL_STEP = 2.0 ** -24
 
 
 @dataclass
@@ -167,6 +171,8 @@ def _check_close(mil_name: str, weight: QuantizedWeight, reference: np.ndarray) 
     step = np.abs(weight.per_element(weight.scale).astype(np.float32))
     error = np.abs(weight.dequantize().astype(np.float32) - reference)
     bound = step / 2 + _FP16_SLACK * np.abs(reference) + 1e-12
+    if weight.scale.dtype == np.float16:
+        bound = bound + (np.abs(weight.data.astype(np.float32)) + 1) * _FP16_SUBNORMAL_STEP
     if np.any(error > bound):
         worst = float((error - bound).max())
         raise InputError(f"quantised CoreML weight {mil_name!r} is more than half a step away from the "
