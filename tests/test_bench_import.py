@@ -73,3 +73,15 @@ def test_docs_list_every_field_and_the_required_ones():
     documented = dict(re.findall(r"^\| `(\w+)` \| \w+ \| (yes)? *\|", text, flags=re.M))
     assert set(documented) == set(FIELDS)
     assert {name for name, required in documented.items() if required} == set(REQUIRED_IMPORT_FIELDS)
+
+
+def test_phone_gpu_rows_are_compared_with_the_gpu_fp32_row(tmp_path):
+    from mocar.bench.suite import add_ratios
+
+    rows = load_imported_rows(_write(tmp_path, {"device": "Pixel 7", "rows": [
+        _phone_row(delegate="xnnpack", p50_ms=4.0), _phone_row(delegate="gpu", p50_ms=2.0),
+        _phone_row(export="m_int8.tflite", precision="int8", delegate="gpu", p50_ms=1.0)]}))
+    for row in rows:
+        row.setdefault("size_mb", None)
+    add_ratios(rows)
+    assert [r["speedup_vs_fp32"] for r in rows] == [1.0, 1.0, 2.0]

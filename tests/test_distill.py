@@ -207,3 +207,19 @@ def test_export_preparation_folds_every_batchnorm_without_changing_outputs(prese
     with torch.no_grad():
         for ours, theirs in zip(folded(images), model(images)):
             assert torch.allclose(ours, theirs, rtol=1e-4, atol=1e-4 * theirs.abs().max().item())
+
+
+@pytest.mark.slow
+def test_a_distilled_student_exports_to_every_format(teacher_run, tmp_path):
+    from mocar.export.metadata import read_metadata
+    from mocar.export.run import export_run
+
+    student = _distill(teacher_run, tmp_path / "student", steps=4)
+    manifest = export_run(student, tmp_path / "export", precisions=["fp32", "int8"], calib_images=16,
+                          progress=False)
+    files = {f["file"]: f for f in manifest["files"]}
+    assert {f["format"] for f in files.values()} == {"onnx", "tflite", "coreml"}
+    assert not [name for name, f in files.items() if f["status"] == "failed"], files
+    assert all(f["status"] == "ok" for f in files.values() if f["precision"] == "fp32")
+    onnx = read_metadata(tmp_path / "export" / "model_fp32.onnx")
+    assert onnx["model"]["backbone"] == "resnet_tiny" and onnx["model"]["preset"] == "student_tiny"

@@ -278,11 +278,12 @@ def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], ru
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
-    """Size ratio and speed-up vs the fp32 file of the same folder (or device), model, runtime and thread count."""
+    """Size ratio and speed-up vs the fp32 file of the same folder (or device), model, runtime, delegate
+    (a phone's GPU row compares with the GPU fp32 row) and thread count."""
     for row in rows:
         base = next((r for r in rows if r.get("folder") == row.get("folder") and r.get("model") == row.get("model")
-                     and r["format"] == row["format"] and r["precision"] == "fp32" and r["threads"] == row["threads"]),
-                    None)
+                     and r["format"] == row["format"] and r.get("delegate") == row.get("delegate")
+                     and r["precision"] == "fp32" and r["threads"] == row["threads"]), None)
         row["size_ratio"] = row["size_mb"] / base["size_mb"] if base and row.get("size_mb") and base.get("size_mb") else None
         row["speedup_vs_fp32"] = base["p50_ms"] / row["p50_ms"] if base and row.get("p50_ms") else None
 
