@@ -111,12 +111,11 @@ def _android(out: Path, golden_images: int) -> dict:
 def _bench(export_dir: list[Path], out: Path) -> dict:
     import shutil
 
-    from mocar.bench.policy import evaluate_policy, load_policy
-    from mocar.bench.suite import format_bench_table, run
+    from mocar.bench.suite import format_bench_table, policy_checks, run
 
     result = run(export_dir, threads=(1, 2), runs=20, warmup=3, out=out / "bench")
     print(format_bench_table(result["rows"]))
-    checks = evaluate_policy([r for r in result["parity"] if r["status"] != "reference"], load_policy())
+    checks = policy_checks(result)
     failed = [c.describe() for c in checks if not c.passed]
     print(f"default parity policy: {len(checks) - len(failed)} checks pass, {len(failed)} fail"
           + "".join(f"\n  {line}" for line in failed))

@@ -8,7 +8,9 @@ Groups:
   ``model``, ``export`` (file name), ``format`` (runtime: torch, onnx, tflite, coreml, ...),
   ``precision`` (fp32/fp16/int8), ``flavour``, ``status``, ``simulated``, ``imported``, ``threads``;
 * size — ``size_mb``;
-* latency — ``p50_ms``, ``p90_ms``, ``min_ms``, ``throughput_ips``, ``load_s``, ``peak_memory_mb``;
+* latency — ``p50_ms``, ``p90_ms``, ``mean_ms``, ``min_ms``, ``max_ms``, ``std_ms``, ``timed_runs``,
+  ``throughput_ips``, ``load_s``, ``peak_memory_mb`` (a phone tool's own figure), ``peak_rss_mb`` and
+  ``baseline_rss_mb`` (desktop: a fresh child process, see :mod:`mocar.bench.memory`);
 * machine — ``cpu``, ``cores``, ``python``, ``system``, ``load_1m``, ``device``, ``os``, ``runtime``,
   ``runtime_version``, ``delegate``;
 * parity (vs the float reference; left out by an app that cannot compute them) — ``top1``,
@@ -19,8 +21,9 @@ Groups:
 
 An *import file* (``mocar bench --import phone.json``) is either a JSON list of rows or an object
 ``{"device": ..., "os": ..., "rows": [...]}`` whose other top-level fields are defaults for every
-row. Required per row: ``export``, ``format``, ``precision``, ``threads``, ``p50_ms`` and
-``device``. Unknown fields are errors (a typo such as ``p50`` would otherwise vanish silently).
+row. Required per row: ``export``, ``format``, ``precision``, ``threads``, ``device`` and a central
+latency, ``p50_ms`` or ``mean_ms`` (LiteRT's ``benchmark_model`` prints a mean, not a median: its rows
+carry ``mean_ms`` and no ``p50_ms``; speed-ups compare medians with medians and means with means). Unknown fields are errors (a typo such as ``p50`` would otherwise vanish silently).
 Imported rows get ``imported: true``, ``folder`` = their device, ``status: imported``, and are
 never checked against the parity policy (they usually carry no parity figures).
 """
@@ -52,12 +55,21 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "imported": (_BOOL, "identity", "true for rows measured elsewhere (set by mocar)"),
     "threads": (_INT, "identity", "CPU threads of the runtime (>= 1)"),
     "size_mb": (_NUMBER, "size", "file size in MB (10^6 bytes)"),
-    "p50_ms": (_NUMBER, "latency", "median batch-1 latency in ms (> 0)"),
+    "p50_ms": (_NUMBER, "latency", "median batch-1 latency in ms (> 0; empty where the tool reports no median)"),
     "p90_ms": (_NUMBER, "latency", "90th-percentile latency in ms"),
+    "mean_ms": (_NUMBER, "latency", "mean batch-1 latency in ms (the central value benchmark_model reports)"),
     "min_ms": (_NUMBER, "latency", "fastest run in ms"),
-    "throughput_ips": (_NUMBER, "latency", "images per second at batch 1 (1000 / p50_ms)"),
-    "load_s": (_NUMBER, "latency", "seconds to load the model file"),
-    "peak_memory_mb": (_NUMBER, "latency", "peak memory of the process in MB, where measurable"),
+    "max_ms": (_NUMBER, "latency", "slowest timed run in ms"),
+    "std_ms": (_NUMBER, "latency", "standard deviation of the timed runs in ms"),
+    "timed_runs": (_INT, "latency", "number of timed runs behind the latency figures"),
+    "throughput_ips": (_NUMBER, "latency", "images per second at batch 1 (1000 / p50_ms, or / mean_ms without p50)"),
+    "load_s": (_NUMBER, "latency", "seconds to load the model file (benchmark_model: its 'Init' time)"),
+    "peak_memory_mb": (_NUMBER, "latency", "peak memory in MB as a phone tool reports it (benchmark_model "
+                       "'Peak memory footprint ... overall', approximate)"),
+    "peak_rss_mb": (_NUMBER, "latency", "peak RSS in MB of a fresh process that loaded the file and ran the "
+                    "timed loop (desktop; includes the runtime's imports and the decoded images)"),
+    "baseline_rss_mb": (_NUMBER, "latency", "peak RSS in MB of that process after the same imports and images, "
+                        "before loading the file (subtract it for the model's own share)"),
     "cpu": (_TEXT, "machine", "CPU model"),
     "cores": (_INT, "machine", "CPU cores"),
     "python": (_TEXT, "machine", "Python version (desktop rows)"),
@@ -85,7 +97,8 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "speedup_vs_first": (_NUMBER, "computed", "p50 of the first folder's fp32 file (same runtime) / this p50"),
     "size_ratio_vs_first": (_NUMBER, "computed", "size / that first-folder fp32 file's size"),
 }
-REQUIRED_IMPORT_FIELDS = ("export", "format", "precision", "threads", "p50_ms", "device")
+REQUIRED_IMPORT_FIELDS = ("export", "format", "precision", "threads", "device")
+CENTRAL_LATENCY_FIELDS = ("p50_ms", "mean_ms")  # an imported row needs at least one of them
 
 
 def _type_ok(kind: str, value: Any) -> bool:
@@ -129,13 +142,34 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
                          f"(required: {', '.join(REQUIRED_IMPORT_FIELDS)})")
     if row["precision"] not in PRECISIONS:
         raise InputError(f"{where}: field 'precision' is {row['precision']!r}; valid: {', '.join(PRECISIONS)}")
-    if row["threads"] < 1 or row["p50_ms"] <= 0:
-        raise InputError(f"{where}: need threads >= 1 and p50_ms > 0, got threads={row['threads']}, "
-                         f"p50_ms={row['p50_ms']}")
+    if all(row.get(name) is None for name in CENTRAL_LATENCY_FIELDS):
+        raise InputError(f"{where}: missing a central latency: give p50_ms (median) or mean_ms (mean)")
+    bad = {name: row[name] for name in CENTRAL_LATENCY_FIELDS if row.get(name) is not None and row[name] <= 0}
+    if row["threads"] < 1 or bad:
+        raise InputError(f"{where}: need threads >= 1 and latency > 0, got threads={row['threads']}"
+                         + "".join(f", {name}={value}" for name, value in bad.items()))
     labelled = {**row, "folder": row["device"], "imported": True, "status": "imported"}
     labelled.setdefault("simulated", False)
     labelled.setdefault("model", None)
     return labelled
+
+
+def comparable_latencies(base: dict[str, Any], row: dict[str, Any]) -> tuple[float, float] | None:
+    """The same central statistic of two rows: medians if both have one, else means, else None.
+
+    A median is never compared with a mean (a phone's ``benchmark_model`` rows carry only means).
+    """
+    for name in CENTRAL_LATENCY_FIELDS:
+        if base.get(name) and row.get(name):
+            return float(base[name]), float(row[name])
+    return None
+
+
+def model_label(metadata: dict[str, Any]) -> str:
+    """``preset · backbone`` (or whichever of them the metadata has) of an exported model."""
+    model = metadata.get("model") or {}
+    parts = [str(model[key]) for key in ("preset", "backbone") if model.get(key)]
+    return " · ".join(dict.fromkeys(parts)) or str(model.get("name") or model.get("architecture") or "unknown model")
 
 
 def load_imported_rows(path: str | Path) -> list[dict[str, Any]]:

@@ -36,7 +36,7 @@ from mocar.bench.junit import write_junit
 from mocar.bench.policy import evaluate_policy, load_policy, raise_on_violations
 from mocar.bench.report import format_bench_table, write_results
 from mocar.bench.retrieval import neighbour_overlap
-from mocar.bench.rows import REFERENCE_FILE, load_imported_rows
+from mocar.bench.rows import REFERENCE_FILE, comparable_latencies, load_imported_rows, model_label
 from mocar.bench.runners import open_runner
 from mocar.data.dataset import PreparedData
 from mocar.data.images import load_rgb
@@ -105,13 +105,6 @@ def unique_labels(paths: Sequence[Path]) -> list[str]:
         if len(set(labels)) == len(labels):
             return labels
     raise InputError(f"the same export folder is given twice: {[str(p) for p in paths]}")
-
-
-def model_label(metadata: dict[str, Any]) -> str:
-    """``preset · backbone`` (or whichever of them the metadata has) of an exported model."""
-    model = metadata.get("model") or {}
-    parts = [str(model[key]) for key in ("preset", "backbone") if model.get(key)]
-    return " · ".join(dict.fromkeys(parts)) or str(model.get("name") or model.get("architecture") or "unknown model")
 
 
 def open_folders(paths: Sequence[str | Path]) -> list[ExportFolder]:
@@ -285,7 +278,8 @@ def add_ratios(rows: list[dict[str, Any]]) -> None:
                      and r["format"] == row["format"] and r.get("delegate") == row.get("delegate")
                      and r["precision"] == "fp32" and r["threads"] == row["threads"]), None)
         row["size_ratio"] = row["size_mb"] / base["size_mb"] if base and row.get("size_mb") and base.get("size_mb") else None
-        row["speedup_vs_fp32"] = base["p50_ms"] / row["p50_ms"] if base and row.get("p50_ms") else None
+        pair = comparable_latencies(base, row) if base else None
+        row["speedup_vs_fp32"] = pair[0] / pair[1] if pair else None
 
 
 def add_first_comparisons(rows: list[dict[str, Any]], parity_rows: list[dict[str, Any]],
@@ -360,14 +354,19 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
               "imports": [str(p) for p in imports]}
     write_results(result, out, evidence)
     if check:
-        qualified = len(folders) > 1
-        checked = [{**r, "export": _check_id(r, qualified)} for r in parity_rows if r["status"] != "reference"]
-        checks = evaluate_policy(checked, load_policy(policy))
+        checks = policy_checks(result, policy)
         write_junit(checks, out / "junit.xml")
         (out / "summary.md").write_text(_summary_md(checks), encoding="utf-8")
         result["checks"] = [c.describe() + (" PASS" if c.passed else " FAIL") for c in checks]
         raise_on_violations(checks)
     return result
+
+
+def policy_checks(result: dict[str, Any], policy: str | Path | None = None) -> list:
+    """The parity policy applied to a :func:`run` result's exports (``folder/file`` names when several folders)."""
+    qualified = len(result["folders"]) > 1
+    checked = [{**r, "export": _check_id(r, qualified)} for r in result["parity"] if r["status"] != "reference"]
+    return evaluate_policy(checked, load_policy(policy))
 
 
 def _data_dir_of(manifest: dict[str, Any]) -> str:
