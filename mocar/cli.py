@@ -391,6 +391,13 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
                        help="int8 auto-selection: per runtime, the fastest int8 file (at the largest --threads) that "
                             "meets the policy; writes int8_selection.json/.md (default out EXPORTS/int8_selection)")
     bench.add_argument("--min-speedup", type=float, help="with --select: also require int8 >= this x fp32 speed")
+    bench.add_argument("--no-memory", action="store_true", help="skip the per-file peak-RSS child processes")
+    bench.add_argument("--android", nargs="?", const="", metavar="SERIAL",
+                       help="also run every .tflite on a phone with adb + LiteRT benchmark_model (SERIAL optional "
+                            "with one device); rows join the report; see docs/android_bench.md")
+    bench.add_argument("--benchmark-binary", type=Path, metavar="PATH", help="with --android: benchmark_model binary")
+    bench.add_argument("--adb", default="adb", help="with --android: adb executable (default: adb on PATH)")
+    bench.add_argument("--android-gpu", action="store_true", help="with --android: also run with --use_gpu=true")
     bench.set_defaults(handler=_cmd_bench)
 
 
@@ -402,8 +409,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.select:
         return _cmd_bench_select(args, threads)
     try:
-        result = run(args.exports, args.data, args.split or "test", threads, args.runs,
-                     args.warmup, args.policy, args.out, check=args.check, imports=args.imports)
+        result = run(args.exports, args.data, args.split or "test", threads, args.runs, args.warmup, args.policy,
+                     args.out, check=args.check, imports=args.imports, memory=not args.no_memory,
+                     android=_android_config(args, threads))
     except PolicyViolation as err:
         print(f"mocar: parity policy violated:\n{err}", file=sys.stderr)
         return 1
@@ -412,11 +420,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _android_config(args: argparse.Namespace, threads: tuple[int, ...]):
+    from mocar.bench.android import AndroidBenchConfig
+
+    if args.android is None:
+        return None
+    if args.benchmark_binary is None:
+        raise MocarError("--android needs --benchmark-binary PATH (LiteRT's benchmark_model for the phone)")
+    return AndroidBenchConfig(args.benchmark_binary, args.android or None, args.adb, threads, args.runs, args.warmup,
+                              args.android_gpu)
+
+
 def _cmd_bench_select(args: argparse.Namespace, threads: tuple[int, ...]) -> int:
     from mocar.export.int8_select import format_selection, select_int8_exports
 
-    if len(args.exports) != 1 or args.imports or args.check:
-        raise MocarError("--select takes one export folder and no --import/--check")
+    if len(args.exports) != 1 or args.imports or args.check or args.android is not None:
+        raise MocarError("--select takes one export folder and no --import/--check/--android")
     selections = select_int8_exports(args.exports[0], args.data, args.policy, args.split or "val", threads, args.runs,
                                      args.warmup, args.out, args.min_speedup)
     print(format_selection(selections))

@@ -43,6 +43,8 @@ def test_list_form_with_parity_fields_kept(tmp_path):
     (_phone_row(device="P", threads="4"), r"row 1 .*field 'threads' must be an integer, got '4'"),
     (_phone_row(device="P", precision="int4"), r"field 'precision' is 'int4'; valid: fp32, fp16, int8"),
     (_phone_row(device="P", p50_ms=0), r"p50_ms > 0"),
+    (_phone_row(device="P", p50_ms=None), r"missing a central latency: give p50_ms \(median\) or mean_ms \(mean\)"),
+    (_phone_row(device="P", p50_ms=None, mean_ms=-1.0), r"mean_ms > 0 .*mean_ms=-1\.0"),
     (_phone_row(device="P", simulated="no"), r"field 'simulated' must be true or false"),
 ])
 def test_invalid_rows_name_file_row_and_field(tmp_path, row, message):
@@ -61,6 +63,16 @@ def test_invalid_rows_name_file_row_and_field(tmp_path, row, message):
 def test_invalid_files(tmp_path, content, message):
     with pytest.raises(InputError, match=message):
         load_imported_rows(_write(tmp_path, content))
+
+
+def test_mean_only_rows_are_accepted_and_compared_mean_to_mean(tmp_path):
+    from mocar.bench.rows import comparable_latencies
+
+    rows = load_imported_rows(_write(tmp_path, [_phone_row(device="P", p50_ms=None, mean_ms=4.0)]))
+    assert rows[0]["mean_ms"] == 4.0 and rows[0]["p50_ms"] is None
+    assert comparable_latencies({"p50_ms": 8.0, "mean_ms": 9.0}, {"p50_ms": 2.0, "mean_ms": 3.0}) == (8.0, 2.0)
+    assert comparable_latencies({"p50_ms": 8.0, "mean_ms": 9.0}, rows[0]) == (9.0, 4.0)
+    assert comparable_latencies({"p50_ms": 8.0}, rows[0]) is None  # never a median against a mean
 
 
 def test_missing_file(tmp_path):

@@ -34,7 +34,11 @@ def test_bench_rows_reports_and_passing_gate(exported, tmp_path):
     assert files[0] == "model.pt" and "model_fp32.onnx" in files and any("int8" in f for f in files)
     fp32 = next(r for r in result["rows"] if r["export"] == "model_fp32.onnx")
     assert fp32["agreement"] == 100.0 and fp32["psnr_logits"] > 60 and fp32["p50_ms"] > 0
+    for row in result["rows"]:  # peak RSS of a fresh child per file: above its idle baseline, not the parent's GBs
+        assert 5 < row["baseline_rss_mb"] < row["peak_rss_mb"] < 2000, row["export"]
+    assert fp32["mean_ms"] > 0 and fp32["timed_runs"] == 3
     assert fp32["size_ratio"] == pytest.approx(1.0)
+    assert "peak RSS MB" in (tmp_path / "b" / "report.md").read_text()
     for name in ("bench.csv", "report.md", "junit.xml", "summary.md"):
         assert (tmp_path / "b" / name).is_file(), name
     html = (tmp_path / "b" / "report.html").read_text()
@@ -128,3 +132,37 @@ def test_imported_phone_rows_are_merged_but_not_gated(exported, tmp_path, capsys
     code = main(["bench", "--exports", str(exported / "export"), "--import", str(bad), "--out", str(tmp_path / "c")])
     assert code == 2
     assert "bad.json row 1 ('m.tflite'): unknown field 'p50'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_android_rows_from_a_fake_phone_join_the_report(exported, tmp_path, monkeypatch):
+    import shutil
+    import sys
+
+    from test_bench_android import FAKE_ADB, _tiny_tflite
+
+    pytest.importorskip("ai_edge_litert")
+    export = shutil.copytree(exported / "export", tmp_path / "export")
+    _tiny_tflite(export / "model_fp32.tflite", "fp32", "float32")  # not in the manifest: phone only
+    _tiny_tflite(export / "model_int8_dynamic_range.tflite", "int8", "dynamic_range")
+    adb, binary, phone = tmp_path / "adb", tmp_path / "benchmark_model", tmp_path / "phone"
+    adb.write_text(f"#!{sys.executable}\n{FAKE_ADB}")
+    adb.chmod(0o755)
+    binary.write_bytes(b"fake")
+    (phone / "data/local/tmp").mkdir(parents=True)
+    monkeypatch.setenv("FAKE_PHONE", str(phone))
+    monkeypatch.setenv("FAKE_ADB_LOG", str(tmp_path / "adb.log"))
+    code = main(["bench", "--exports", str(export), "--threads", "1", "--runs", "2", "--warmup", "1", "--no-memory",
+                 "--android", "--benchmark-binary", str(binary), "--adb", str(adb), "--out", str(tmp_path / "b")])
+    assert code == 0
+    result = json.loads((tmp_path / "b" / "bench.json").read_text())
+    phone_rows = [r for r in result["rows"] if r.get("imported")]
+    assert [(r["export"], r["folder"], r["mean_ms"], r["p50_ms"]) for r in phone_rows] == [
+        ("model_fp32.tflite", "Google Pixel 7", 10.0, None),
+        ("model_int8_dynamic_range.tflite", "Google Pixel 7", 10.0, None)]
+    assert phone_rows[1]["speedup_vs_fp32"] == pytest.approx(1.0) and phone_rows[1]["speedup_vs_first"] is None
+    local = [r for r in result["rows"] if not r.get("imported")]
+    assert local and all(r.get("peak_rss_mb") is None for r in local)  # --no-memory
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "mean ms" in report and "Google Pixel 7 (Android 14 (API 34))" in report
+    assert list((phone / "data/local/tmp").iterdir()) == []

@@ -9,12 +9,15 @@ Modules: :mod:`~mocar.bench.runners` (one runner per runtime), :mod:`~mocar.benc
 numpy metrics), :mod:`~mocar.bench.retrieval` (nearest-neighbour overlap), :mod:`~mocar.bench.suite`
 (orchestration), :mod:`~mocar.bench.report` and :mod:`~mocar.bench.plots` (outputs),
 :mod:`~mocar.bench.policy` and :mod:`~mocar.bench.junit` (CI gate), :mod:`~mocar.bench.rows` (row
-schema, imported rows), :mod:`~mocar.bench.latency` (LiteRT ``benchmark_model`` output parser).
+schema, imported rows), :mod:`~mocar.bench.latency` (LiteRT ``benchmark_model`` output parser),
+:mod:`~mocar.bench.android` (the TFLite files on a phone via adb + ``benchmark_model``),
+:mod:`~mocar.bench.memory` (peak RSS of each file in a fresh child process).
 
 Row schema: every ``bench.json`` row is flat, one per model file x thread count. Identity
 (``folder``, ``model``, ``export``, ``format``, ``precision``, ``flavour``, ``status``,
 ``simulated``, ``imported``, ``threads``), size (``size_mb``), latency (``p50_ms``, ``p90_ms``,
-``min_ms``, ``throughput_ips``, ``load_s``), machine (``cpu``, ``cores``, ``python``, ``system``, ``load_1m``;
+``mean_ms``, ``min_ms``, ``max_ms``, ``std_ms``, ``timed_runs``, ``throughput_ips``, ``load_s``,
+``peak_memory_mb``, ``peak_rss_mb``, ``baseline_rss_mb``), machine (``cpu``, ``cores``, ``python``, ``system``, ``load_1m``;
 ``device``, ``os``, ``runtime``, ``delegate`` for imported rows), parity vs the float reference
 (``top1``, ``delta_top1``, ``agreement``, ``year_mae``, ``delta_mae``, ``delta_mae_rel``,
 ``psnr_logits``, ``max_abs_logits``, ``embedding_cosine_mean``, ``embedding_cosine_p1``,

@@ -11,3 +11,7 @@ class PolicyViolation(MocarError):
     def __init__(self, failures: list[str]) -> None:
         super().__init__(f"{len(failures)} parity check(s) failed:\n" + "\n".join(failures))
         self.failures = failures
+
+
+class AndroidBenchError(MocarError):
+    """A phone benchmark could not run: no/ambiguous device, or an adb or ``benchmark_model`` failure."""

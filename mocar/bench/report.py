@@ -2,7 +2,9 @@
 
 The Markdown/HTML table shows the columns that mean something for the rows at hand: ``source`` and
 ``model`` only when several folders (or imported devices) are side by side, the "vs 1st" columns
-only when there are several local folders. Missing values print as ``–``.
+only when there are several local folders, ``mean ms`` only when some row has a mean but no median
+(a phone's ``benchmark_model`` rows), and the memory columns only when some row has them (``peak RSS
+MB``: desktop child process, ``tool peak MB``: the phone tool's own figure). Missing values print as ``–``.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ COLUMNS: list[Column] = [
     ("delta_top1", "Δtop-1 pt", "{:+.2f}"), ("agreement", "agree %", "{:.2f}"), ("year_mae", "year MAE", "{:.1f}"),
     ("delta_mae_rel", "ΔMAE %", "{:+.2f}"), ("psnr_logits", "PSNR dB", "{:.1f}"),
     ("retrieval_overlap5", "NN@5", "{:.3f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("speedup_vs_fp32", "× fp32", "{:.2f}")]
+OPTIONAL_COLUMNS: list[Column] = [("mean_ms", "mean ms", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+                                  ("peak_memory_mb", "tool peak MB", "{:.0f}")]
 FIRST_COLUMNS: list[Column] = [("delta_top1_vs_first", "Δtop-1 vs 1st ref", "{:+.2f}"),
                                ("speedup_vs_first", "× 1st fp32", "{:.2f}")]
 
@@ -38,7 +42,12 @@ def columns_for(rows: Sequence[dict[str, Any]]) -> list[Column]:
     sources = {r.get("folder") for r in rows}
     local = {r.get("folder") for r in rows if not r.get("imported")}
     columns = (SOURCE_COLUMNS if len(sources) > 1 else []) + COLUMNS
-    return columns + (FIRST_COLUMNS if len(local) > 1 else [])
+    shown = {"mean_ms": any(r.get("mean_ms") is not None and r.get("p50_ms") is None for r in rows),
+             "peak_rss_mb": any(r.get("peak_rss_mb") is not None for r in rows),
+             "peak_memory_mb": any(r.get("peak_memory_mb") is not None for r in rows)}
+    mean, memory = [c for c in OPTIONAL_COLUMNS[:1] if shown[c[0]]], [c for c in OPTIONAL_COLUMNS[1:] if shown[c[0]]]
+    # "mean ms" next to "p50 ms" (before "× fp32"), memory after the latency columns
+    return columns[:-1] + mean + columns[-1:] + memory + (FIRST_COLUMNS if len(local) > 1 else [])
 
 
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
@@ -68,6 +77,20 @@ def _machine_line(rows: list[dict[str, Any]]) -> str:
     return line + (f" Imported rows (measured elsewhere, latency/size only): {', '.join(devices)}." if devices else "")
 
 
+def memory_line(rows: Sequence[dict[str, Any]]) -> str:
+    """How peak RSS was measured, with the idle baseline per runtime (empty when not measured)."""
+    baselines: dict[str, list[float]] = {}
+    for r in rows:
+        if r.get("baseline_rss_mb") is not None:
+            baselines.setdefault(r["format"], []).append(r["baseline_rss_mb"])
+    if not baselines:
+        return ""
+    parts = ", ".join(f"{fmt} {min(v):.0f} MB" for fmt, v in baselines.items())
+    return ("Peak RSS: each file loaded and run (warm-up + timed batch-1 runs) in a fresh process; the same process "
+            f"after its imports and images, before loading the file, peaked at: {parts} — subtract it for the "
+            "model's own share.")
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """``report.md``: header, machine, the table, flipped predictions."""
     rows = result["rows"]
@@ -78,7 +101,10 @@ def markdown_report(result: dict[str, Any]) -> str:
         lines += [f"{i + 1}. `{f['label']}` — {f['model']} ({f['path']})" for i, f in enumerate(folders)]
     lines += ["", f"Reference: each folder's float PyTorch model (`{REFERENCE_FILE}`). `sim` = simulated (CoreML on "
               "Linux). Latency: batch 1, median of the timed runs. NN@5: overlap of the 5 nearest neighbours "
-              "(leave-one-out cosine search over the split) with the reference's.", "",
+              "(leave-one-out cosine search over the split) with the reference's."
+              + (" `mean ms`: rows whose tool reports a mean but no median (LiteRT benchmark_model); their `× fp32` "
+                 "compares means." if any(c[0] == "mean_ms" for c in columns_for(rows)) else ""), "",
+              *([memory_line(rows), ""] if memory_line(rows) else []),
               format_bench_table(rows), "", "## Flipped predictions (first 5 per export)", ""]
     multi = len(folders) > 1
     for p in result["parity"]:

@@ -23,7 +23,8 @@ An *import file* (``mocar bench --import phone.json``) is either a JSON list of 
 ``{"device": ..., "os": ..., "rows": [...]}`` whose other top-level fields are defaults for every
 row. Required per row: ``export``, ``format``, ``precision``, ``threads``, ``device`` and a central
 latency, ``p50_ms`` or ``mean_ms`` (LiteRT's ``benchmark_model`` prints a mean, not a median: its rows
-carry ``mean_ms`` and no ``p50_ms``; speed-ups compare medians with medians and means with means). Unknown fields are errors (a typo such as ``p50`` would otherwise vanish silently).
+carry ``mean_ms`` and no ``p50_ms``; speed-ups compare medians with medians and means with means).
+Unknown fields are errors (a typo such as ``p50`` would otherwise vanish silently).
 Imported rows get ``imported: true``, ``folder`` = their device, ``status: imported``, and are
 never checked against the parity policy (they usually carry no parity figures).
 """
@@ -146,7 +147,8 @@ def validate_row(row: Any, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: missing a central latency: give p50_ms (median) or mean_ms (mean)")
     bad = {name: row[name] for name in CENTRAL_LATENCY_FIELDS if row.get(name) is not None and row[name] <= 0}
     if row["threads"] < 1 or bad:
-        raise InputError(f"{where}: need threads >= 1 and latency > 0, got threads={row['threads']}"
+        raise InputError(f"{where}: need threads >= 1, p50_ms > 0 and mean_ms > 0 where given, "
+                         f"got threads={row['threads']}"
                          + "".join(f", {name}={value}" for name, value in bad.items()))
     labelled = {**row, "folder": row["device"], "imported": True, "status": "imported"}
     labelled.setdefault("simulated", False)

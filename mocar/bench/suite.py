@@ -11,7 +11,9 @@ only difference measured is the model file. Per export: parity on the whole spli
 accuracy and year-MAE deltas, PSNR, embedding cosine, overlap@5 of nearest neighbours, the images
 whose prediction flipped) and batch-1 latency per thread count. Rows are flat (one per export x
 threads; schema in :mod:`mocar.bench.rows`) and written as JSON and CSV next to a Markdown and an
-HTML report. Rows measured elsewhere (a phone) can be merged in with ``imports``. With
+HTML report. Rows measured elsewhere (a phone) can be merged in with ``imports``, or measured on a
+connected phone with ``android`` (:mod:`mocar.bench.android`); both are labelled as imported rows.
+Each file's peak memory is measured in a fresh child process (:mod:`mocar.bench.memory`). With
 ``check=True`` the parity policy (relative to each reference) gates CI via ``junit.xml``.
 
 Caveat: all folders are benchmarked on the same prepared data (``data_dir``, default: the first
@@ -23,6 +25,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +35,9 @@ import numpy as np
 from tqdm import tqdm
 
 from mocar.bench import parity
+from mocar.bench.android import AndroidBenchConfig, bench_on_device
 from mocar.bench.junit import write_junit
+from mocar.bench.memory import PROBE_RUNS, MemoryProbeError, probe_memory
 from mocar.bench.policy import evaluate_policy, load_policy, raise_on_violations
 from mocar.bench.report import format_bench_table, write_results
 from mocar.bench.retrieval import neighbour_overlap
@@ -158,7 +163,23 @@ def time_runner(path: Path, images: np.ndarray, threads: int, runs: int, warmup:
         times.append((time.perf_counter() - tick) * 1000.0)
     p50 = float(np.median(times))
     return {"load_s": round(load_s, 4), "p50_ms": p50, "p90_ms": float(np.percentile(times, 90)),
-            "min_ms": float(np.min(times)), "throughput_ips": 1000.0 / p50 if p50 > 0 else None}
+            "mean_ms": float(np.mean(times)), "min_ms": float(np.min(times)), "timed_runs": runs,
+            "throughput_ips": 1000.0 / p50 if p50 > 0 else None}
+
+
+def memory_fields(path: Path, images: np.ndarray, threads: int, warmup: int, simulated: bool) -> dict[str, Any]:
+    """``peak_rss_mb``/``baseline_rss_mb`` of the file in a fresh child process (:mod:`mocar.bench.memory`).
+
+    Left empty for simulated files (the stand-in's memory is not the runtime's) and, with a warning,
+    when the child fails: memory is a side figure and must not sink the parity and latency results.
+    """
+    if simulated:
+        return {"peak_rss_mb": None, "baseline_rss_mb": None}
+    try:
+        return probe_memory(path, images[:PROBE_RUNS], threads, warmup=min(warmup, 2)).row_fields()
+    except MemoryProbeError as err:
+        warnings.warn(f"peak memory not measured: {err}", stacklevel=2)
+        return {"peak_rss_mb": None, "baseline_rss_mb": None}
 
 
 def parity_row(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], targets: np.ndarray,
@@ -240,8 +261,11 @@ class _Split:
 
 
 def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], runs: int, warmup: int,
-                 machine: dict[str, Any]) -> tuple[list[dict], list[dict], list[Evidence]]:
-    """Parity and latency of every file of one folder vs its own ``model.pt``.
+                 machine: dict[str, Any], memory: bool = True) -> tuple[list[dict], list[dict], list[Evidence]]:
+    """Parity, latency and (with ``memory``) peak memory of every file of one folder vs its own ``model.pt``.
+
+    Peak memory is measured once per file, at the largest thread count, in a child process
+    (:func:`memory_fields`); its figures go into every thread row of that file.
 
     Returns:
         (rows: one per file x threads, parity rows: one per file with its flips, plot evidence).
@@ -264,8 +288,10 @@ def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], ru
                 **parity_row(ref_out, outputs, targets, years)}
         parity_rows.append({**base, "flips": flipped(ids, ref_out["logits"], outputs["logits"], labels)[:20]})
         evidence.append(Evidence(folder.label, entry["file"], labels, targets, years, ref_out, outputs))
+        del runner  # its memory (and threads) must not weigh on the timings below
+        peak = memory_fields(path, images, max(threads), warmup, base["simulated"]) if memory else {}
         for t in threads:
-            rows.append({**base, "threads": t, **time_runner(path, images, t, runs, warmup), **machine,
+            rows.append({**base, "threads": t, **time_runner(path, images, t, runs, warmup), **peak, **machine,
                          "load_1m": _load_1m()})
     return rows, parity_rows, evidence
 
@@ -310,7 +336,8 @@ def _check_id(row: dict[str, Any], qualified: bool) -> str:
 def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | None = None, split: str = "test",
         threads: tuple[int, ...] = (1, 2), runs: int = 50, warmup: int = 5, policy: str | Path | None = None,
         out: str | Path | None = None, check: bool = False, progress: bool = True,
-        imports: Sequence[str | Path] = ()) -> dict[str, Any]:
+        imports: Sequence[str | Path] = (), memory: bool = True,
+        android: AndroidBenchConfig | None = None) -> dict[str, Any]:
     """Benchmarks one or several export folders into one report (Python API of `mocar bench`).
 
     Args:
@@ -325,24 +352,31 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
         check: Evaluate the policy, write ``junit.xml``/``summary.md`` and raise on violations.
         progress: Show progress bars.
         imports: JSON files of rows measured elsewhere (:func:`mocar.bench.rows.load_imported_rows`).
+        memory: Measure each file's peak RSS in a child process (:mod:`mocar.bench.memory`).
+        android: Also benchmark every ``.tflite`` file on a phone (:mod:`mocar.bench.android`); its rows
+            join the report like imported rows.
 
     Returns:
         ``{"rows", "parity", "out", "split", "images", "folders"}`` (+ ``"checks"`` with ``check``).
 
     Raises:
         InputError: Unusable folder, data or imported file.
+        AndroidBenchError: With ``android``, no usable phone or a failed run on it.
         PolicyViolation: With ``check``, when any export breaks the policy (after writing the reports).
     """
     paths = [exports_dir] if isinstance(exports_dir, (str, Path)) else list(exports_dir)
     folders = open_folders(paths)
     imported = [row for path in imports for row in load_imported_rows(path)]  # fail early on a bad file
+    if android is not None:  # before the long desktop part, so a missing phone fails fast
+        imported += bench_on_device(android, [f.path for f in folders])
     out = Path(out or folders[0].path / "bench")
     out.mkdir(parents=True, exist_ok=True)
     frame = PreparedData.load(data_dir or _data_dir_of(folders[0].manifest)).split(split)
     decoded, machine = _Split(frame, split, progress), _machine()  # machine once per run, not per row
     rows, parity_rows, evidence = [], [], []
     for folder in folders:
-        folder_rows, folder_parity, folder_evidence = bench_folder(folder, decoded, threads, runs, warmup, machine)
+        folder_rows, folder_parity, folder_evidence = bench_folder(folder, decoded, threads, runs, warmup, machine,
+                                                                   memory)
         rows += folder_rows
         parity_rows += folder_parity
         evidence += folder_evidence
