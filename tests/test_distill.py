@@ -127,6 +127,7 @@ def _distill(teacher_run, out, **kw):
     return distill(teacher_run, "student_tiny", out, **settings)
 
 
+@pytest.mark.slow
 def test_distill_takes_the_teachers_contract_and_resumes_exactly(teacher_run, tmp_path):
     whole = _distill(teacher_run, tmp_path / "whole")
     config = read_yaml(whole / "config.yaml")
@@ -146,6 +147,7 @@ def test_distill_takes_the_teachers_contract_and_resumes_exactly(teacher_run, tm
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed distillation differs from the uninterrupted run"
 
 
+@pytest.mark.slow
 def test_the_student_learns_the_teachers_answers(teacher_run, tmp_path):
     """With only soft targets the KL to the teacher falls on a fixed batch."""
     from mocar.train.distill import DistillTrainer
