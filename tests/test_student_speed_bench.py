@@ -26,8 +26,10 @@ def bench():
 
 
 def _row(folder, fmt, precision, flavour, threads, p50, size, agreement=100.0):
-    return {"folder": folder, "model": f"{folder} · net", "format": fmt, "precision": precision, "flavour": flavour,
-            "threads": threads, "p50_ms": p50, "size_mb": size, "agreement": agreement}
+    return {"folder": folder, "model": f"{folder} · net", "export": f"model_{flavour}.{fmt}", "format": fmt,
+            "precision": precision, "flavour": flavour, "threads": threads, "p50_ms": p50, "size_mb": size,
+            "agreement": agreement}
+
 
 
 def _rows():
@@ -66,7 +68,7 @@ def test_min_agreement_excludes_files_that_change_answers(bench):
 
 def test_speed_verdicts_met_and_not_met_with_margin(bench):
     summaries = bench.summarise(_rows(), teacher="teacher")
-    verdicts = {(v.target, v.subject.split()[1]): v for v in bench.judge_speed(summaries)}
+    verdicts = {(v.target, v.subject.split()[1]): v for v in bench.judge_speed(summaries, threads=(2,))}
     assert len(verdicts) == 6 and all("2t" in v.subject for v in verdicts.values())
     own_onnx = verdicts[("int8 vs own fp32", "onnx")]
     assert own_onnx.met is True and own_onnx.value == pytest.approx(2.6667, rel=1e-3)
@@ -85,14 +87,22 @@ def test_missing_int8_file_is_not_measured_rather_than_met(bench):
             if not (r["folder"] == "student" and r["format"] == "tflite" and r["precision"] == "int8")]
     verdicts = bench.judge_speed(bench.summarise(rows, teacher="teacher"))
     tflite = [v for v in verdicts if " tflite " in v.subject]
-    assert len(tflite) == 3 and all(v.met is None and v.value is None for v in tflite)
+    assert len(tflite) == 6 and all(v.met is None and v.value is None for v in tflite)
 
 
-def test_judge_threads_falls_back_to_largest_measured(bench):
-    rows = [r for r in _rows() if r["threads"] == 1]
-    summaries = bench.summarise(rows, teacher="teacher")
-    assert bench.judge_threads(summaries) == 1
-    assert {v.subject.split()[2] for v in bench.judge_speed(summaries)} == {"1t"}
+def test_every_measured_thread_count_is_judged_by_default(bench):
+    summaries = bench.summarise(_rows(), teacher="teacher")
+    verdicts = bench.judge_speed(summaries)
+    assert len(verdicts) == 12 and [v.subject.split()[2] for v in verdicts[::3]] == ["1t", "1t", "2t", "2t"]
+
+
+def test_thread_scaling_counts_files_slower_with_more_threads(bench):
+    rows = _rows()
+    for row in rows:
+        if row["threads"] == 2 and row["folder"] == "student":
+            row["p50_ms"] *= 1.5
+    assert bench.slower_with_more_threads(rows) == (5, 9)
+    assert bench.slower_with_more_threads([r for r in rows if r["threads"] == 1]) == (0, 0)
 
 
 def test_accuracy_verdicts(bench):
@@ -111,7 +121,7 @@ def test_tables_render_every_summary_and_verdict(bench):
     assert table.count("\n") == len(summaries) + 1
     assert "| student · net | onnx | 2 | 20.00 | 7.50 | u8s8_all | 2.67x | 5.33x | 40.0 | 10.0 | 97.0 |" in table
     assert "teacher · net (teacher) | tflite | 2 | 60.00 | - |" in table
-    text = bench.format_verdicts(bench.judge_speed(summaries))
+    text = bench.format_verdicts(bench.judge_speed(summaries, threads=(2,)))
     assert text.endswith("3 of 6 checks met.")
 
 
