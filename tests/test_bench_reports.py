@@ -94,3 +94,11 @@ def test_summary_lines_state_gap(reports):
         "short of the 1.5x target by 0.90x.",
         "- **export / tflite**: all targets met by fast.tflite; best speed-up 2.00x (fast.tflite), "
         "above the 1.5x target by 0.50x."]
+
+
+def test_thread_contention_lists_only_slower_two_thread_files(reports):
+    rows = [{"folder": "e", "export": "a", "threads": 1, "p50_ms": 10.0},
+            {"folder": "e", "export": "a", "threads": 2, "p50_ms": 12.5},
+            {"folder": "e", "export": "b", "threads": 1, "p50_ms": 10.0},
+            {"folder": "e", "export": "b", "threads": 2, "p50_ms": 6.0}]
+    assert reports.thread_contention(rows) == ["e/a: 10.0 ms at 1 thread, 12.5 ms at 2"]
