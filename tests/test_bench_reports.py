@@ -5,24 +5,15 @@ claims come from these functions, so they are checked here against hand-computed
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def reports():
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))  # the script imports its _machine helper
-    spec = importlib.util.spec_from_file_location("bench_reports_script", BENCHMARKS / "bench_reports.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_reports")
 
 
 def _int8(fmt, export, speedup, size_ratio=0.25, agreement=99.5, delta_top1=0.0, delta_mae_rel=0.5, cos=0.995,

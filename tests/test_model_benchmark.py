@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "model_forward.py"
+from benchmark_scripts import load_benchmark
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("model_forward_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("model_forward")
 
 
 def test_tiny_benchmark_writes_markdown_and_json(tmp_path):

@@ -5,31 +5,21 @@ issue 9's targets, so they are checked here against hand-computed numbers.
 """
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from benchmark_scripts import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    if str(BENCHMARKS) not in sys.path:
-        sys.path.insert(0, str(BENCHMARKS))  # the script imports its _machine helper
-    spec = importlib.util.spec_from_file_location("student_speed_bench", BENCHMARKS / "student_speed.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("student_speed")
 
 
 def _row(folder, fmt, precision, flavour, threads, p50, size, agreement=100.0):
     return {"folder": folder, "model": f"{folder} · net", "export": f"model_{flavour}.{fmt}", "format": fmt,
             "precision": precision, "flavour": flavour, "threads": threads, "p50_ms": p50, "size_mb": size,
             "agreement": agreement}
-
 
 
 def _rows():
