@@ -168,6 +168,12 @@ def test_a_teacher_with_other_labels_is_refused(teacher_run, tmp_path):
         _distill(teacher_run, tmp_path / "s", arch="maxavgcat")
     with pytest.raises(ConfigError, match="no best.pt"):
         distill(tmp_path, "student_tiny", tmp_path / "s2")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "best.pt").write_bytes(b"")
+    (broken / "config.yaml").write_text("train: {data: x}\n")
+    with pytest.raises(ConfigError, match=r"broken/config.yaml: missing or incomplete"):
+        distill(broken, "student_tiny", tmp_path / "s3")
 
 
 def test_student_backbones_build_and_load_full_timm_weights(tmp_path):

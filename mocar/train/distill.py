@@ -194,11 +194,15 @@ def distill_config(teacher_dir: str | Path, student: str, out: str | Path, **ove
     teacher = Path(teacher_dir)
     if not (teacher / "best.pt").is_file():
         raise ConfigError(f"{teacher}: no best.pt; the teacher must be a trained mocar run folder")
-    saved = read_yaml(teacher / "config.yaml")
-    train, model, schedule = saved["train"], saved["model"], saved["schedule"]
-    fields = dict(data=train["data"], out=str(out), preset=student, arch=model["arch"], hidden=model["hidden"],
-                  loss=train["loss"], image_size=schedule["crop_size"], resize=schedule["resize_size"],
-                  teacher=str(teacher))
+    saved = read_yaml(teacher / "config.yaml") if (teacher / "config.yaml").is_file() else None
+    try:
+        train, model, schedule = saved["train"], saved["model"], saved["schedule"]
+        fields = dict(data=train["data"], out=str(out), preset=student, arch=model["arch"], hidden=model["hidden"],
+                      loss=train["loss"], image_size=schedule["crop_size"], resize=schedule["resize_size"],
+                      teacher=str(teacher))
+    except (KeyError, TypeError) as err:
+        raise ConfigError(f"{teacher / 'config.yaml'}: missing or incomplete ({err!r} not found); the teacher "
+                          "must be a run folder written by mocar train") from None
     fields.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict(fields)
 
