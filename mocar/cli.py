@@ -314,6 +314,8 @@ def _csv(value: str) -> list[str]:
 
 
 def _add_field_commands(sub: argparse._SubParsersAction) -> None:
+    from mocar.field.index import DEFAULT_RERANK_CANDIDATES
+
     index = sub.add_parser("index", help="reference index of known objects for image matching")
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="COMMAND")
     build = index_sub.add_parser("build", help="embed every reference object of a split into a compact index")
@@ -322,6 +324,11 @@ def _add_field_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--split", default="train", help="split whose objects become references (default train)")
     build.add_argument("--dims", type=int, help="reduce embeddings to this many PCA dimensions")
     build.add_argument("--dtype", default="float16", choices=["float16", "int8"], help="stored embedding type")
+    build.add_argument("--rerank", choices=["float16", "int8", "float32"],
+                       help="also store the full embeddings (this type, read from storage per query) and re-rank "
+                            "the compact search's best candidates with them")
+    build.add_argument("--rerank-candidates", type=int, default=DEFAULT_RERANK_CANDIDATES,
+                       help=f"candidates the re-rank re-scores (default {DEFAULT_RERANK_CANDIDATES})")
     build.add_argument("--out", type=Path, help="index folder (default RUN_DIR/index)")
     build.set_defaults(handler=_cmd_index_build)
 
@@ -347,7 +354,7 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
     from mocar.field import build_index
 
     path = build_index(args.run, args.data, split=args.split, out=args.out, dims=args.dims, dtype=args.dtype,
-                       progress=True)
+                       rerank=args.rerank, rerank_candidates=args.rerank_candidates, progress=True)
     print(f"reference index: {path}")
     return 0
 

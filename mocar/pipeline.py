@@ -76,7 +76,7 @@ def _calibrate_and_index(run: Path) -> dict:
     if not (run / "calibration.json").exists():
         print(format_calibration(calibrate_run(run)))
     if not (run / "index" / "index.json").exists():
-        build_index(run, out=run / "index", dims=128, dtype="int8", progress=True)
+        build_index(run, out=run / "index", dims=128, dtype="int8", rerank="float16", progress=True)
     return {"calibration": str(run / "calibration.json"), "index": str(run / "index")}
 
 

@@ -69,7 +69,7 @@ def tiny_prepared(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_tflite_export(tiny_prepared, tmp_path_factory):
-    """A briefly trained 32 px run, calibrated (RAPS) and indexed (PCA-16 int8), exported to TFLite.
+    """A briefly trained 32 px run, calibrated (RAPS) and indexed (PCA-16 int8, float16 re-rank of 8 candidates), exported to TFLite.
 
     Files: float32, int8 dynamic_range and int8 full_integer_quant (int8 I/O); ~1-2 min (onnx2tf).
     Returns {"root", "run", "index", "export", "prepared"}.
@@ -84,7 +84,7 @@ def tiny_tflite_export(tiny_prepared, tmp_path_factory):
                     batch_size=16, micro_batch=16, image_size=32, resize=40, workers=0, eval_every=8, lr=0.02,
                     progress=False, precision="fp32", eval_batch_size=32))
     calibrate_run(root / "run", method="raps")
-    index = build_index(root / "run", dims=16, dtype="int8", thumb_px=24)
+    index = build_index(root / "run", dims=16, dtype="int8", thumb_px=24, rerank="float16", rerank_candidates=8)
     export_run(root / "run", root / "export", formats=("tflite",), precisions=("fp32", "int8"), calib_images=32,
                progress=False, options={"tflite_int8_flavours": "dynamic_range,full_integer_quant"})
     return {"root": root, "run": root / "run", "index": index, "export": root / "export", "prepared": tiny_prepared}

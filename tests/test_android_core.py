@@ -39,3 +39,6 @@ def test_jvm_core_replays_the_golden_vectors(tiny_golden, tmp_path):
     assert sorted(name for name, _, _ in tensors) == ["model_fp32", "model_int8_full_integer_quant"], output
     assert all(int(total) == 6 * 32 * 32 * 3 and int(differ) == 0 for _, differ, total in tensors), output
     assert "GOLDEN quantised inputs checked: 6 case(s)" in output
+    # Both folders' reference searches ran, through the float16 re-rank of 8 candidates (tests/conftest.py).
+    searched = re.findall(r"GOLDEN (\S+): search of 6 case\(s\), \d+ references, re-rank candidates 8", output)
+    assert sorted(searched) == ["model_fp32", "model_int8_full_integer_quant"], output

@@ -62,7 +62,7 @@ def test_predict_answers_follow_the_schema_and_the_index(field_run):
         assert probs == sorted(probs, reverse=True) and 0.99 < sum(probs) <= 1.0 + 1e-6  # 3 classes: all of them
         assert answer["nearest"][0]["id"] == object_id  # a reference finds itself first
         row = int(np.flatnonzero(index.objects["id"] == object_id)[0])
-        stored = index.matrix()[row]  # the query projects onto the stored vector up to int8 rounding
+        stored = index.stored_vectors(np.array([row]))[0]  # the query projects onto it up to int8 rounding
         assert answer["nearest"][0]["similarity"] == pytest.approx(float(stored @ stored), abs=0.01)
         assert [n["rank"] for n in answer["nearest"]] == [1, 2, 3, 4]
         assert answer["nearest"][0]["thumbnail"].startswith("data:image/jpeg;base64,")

@@ -97,6 +97,58 @@ def test_index_round_trip(tmp_path):
     assert loaded.object_record(3)["id"] == "R-3" and loaded.object_record(3)["year"] == -450.0
 
 
+@pytest.mark.parametrize("rerank", ["float32", "float16", "int8"])
+def test_rerank_orders_the_compact_candidates_by_the_full_embeddings(rerank):
+    embeddings, labels = _clustered(400)
+    index = ReferenceIndex.from_embeddings(embeddings, _objects(labels), {"fingerprint": "f" * 64}, dims=4,
+                                           dtype="int8", rerank=rerank, rerank_candidates=25)
+    queries, _ = _clustered(30, seed=2)
+    compact = ReferenceIndex.from_embeddings(embeddings, _objects(labels), {"fingerprint": "f" * 64}, dims=4, dtype="int8")
+    candidates, _ = compact.search(queries, k=25)
+    full = index.rerank.astype(np.float64) * (index.rerank_scales if rerank == "int8" else 1.0)
+    full += index.rerank_offsets if index.rerank_offsets is not None else 0.0
+    q = queries.astype(np.float64) / np.linalg.norm(queries, axis=1, keepdims=True)
+    indices, sims = index.search(queries, k=5)
+    for row in range(len(queries)):  # the k best candidates by full-dimension similarity, ties to the lower row
+        pool = np.sort(candidates[row])
+        scores = full[pool] @ q[row]
+        expected = pool[np.lexsort((pool, -scores))[:5]]
+        np.testing.assert_array_equal(indices[row], expected)
+        np.testing.assert_allclose(sims[row], full[expected] @ q[row], atol=2e-5)
+    exact, _ = _brute_force(q, search.l2_normalize(embeddings), 5)
+    assert np.mean(indices == exact) > np.mean(compact.search(queries, k=5)[0] == exact)  # 4-d int8 alone is worse
+    assert index.size_bytes() == compact.size_bytes() < index.size_bytes(rerank=True)
+
+
+def test_rerank_with_every_candidate_is_exact_full_search(tmp_path):
+    embeddings, labels = _clustered(150)
+    ReferenceIndex.from_embeddings(embeddings, _objects(labels), {"fingerprint": "f" * 64}, dims=3, dtype="int8",
+                                   rerank="float32", rerank_candidates=150).save(tmp_path / "idx")
+    loaded = ReferenceIndex.load(tmp_path / "idx")
+    assert isinstance(loaded.rerank, np.memmap) and loaded.rerank_candidates == 150
+    queries, _ = _clustered(20, seed=4)
+    indices, sims = loaded.search(queries, k=6)
+    expected, expected_sims = _brute_force(search.l2_normalize(queries), search.l2_normalize(embeddings), 6)
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(sims, expected_sims, atol=1e-5)
+    assert loaded.search(queries, k=200)[0].shape == (20, 150)  # k above the candidates: all of them, re-ranked
+
+
+def test_broken_rerank_files_are_named(tmp_path):
+    embeddings, labels = _clustered(20)
+    ReferenceIndex.from_embeddings(embeddings, _objects(labels), {"fingerprint": "a" * 64}, 4, "int8",
+                                   rerank="int8").save(tmp_path / "i")
+    np.save(tmp_path / "i" / FILES["rerank"], np.zeros((20, 31), np.int8))
+    with pytest.raises(ReferenceIndexError, match=r"rerank.npy is int8 \[20, 31\], index.json says int8 \[20, 32\]"):
+        ReferenceIndex.load(tmp_path / "i")
+    (tmp_path / "i" / FILES["rerank_scales"]).unlink()
+    with pytest.raises(ReferenceIndexError, match="rerank_scales.npy"):
+        ReferenceIndex.load(tmp_path / "i")
+    with pytest.raises(ReferenceIndexError, match="rerank_candidates=0"):
+        ReferenceIndex.from_embeddings(embeddings, _objects(labels), {"fingerprint": "a" * 64}, rerank="int8",
+                                       rerank_candidates=0)
+
+
 def test_model_mismatch_names_both_fingerprints(tmp_path):
     embeddings, labels = _clustered(20)
     index = ReferenceIndex.from_embeddings(embeddings, _objects(labels), {"fingerprint": "a" * 64})

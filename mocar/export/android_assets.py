@@ -11,8 +11,10 @@
 
   - ``index.json``: the desktop index's own description, copied byte for byte (fingerprint, OOD
     threshold, search recipe);
-  - ``codes.bin``, ``scales.bin``, ``offsets.bin``, ``components.bin``: raw little-endian arrays;
-    ``layout.json`` gives each one's file, dtype and shape (schema ``mocar-android-index``);
+  - ``codes.bin``, ``scales.bin``, ``offsets.bin``, ``components.bin`` and, for an index with
+    re-ranking, ``rerank.bin``, ``rerank_scales.bin``, ``rerank_offsets.bin``: raw little-endian
+    arrays; ``layout.json`` gives each one's file, dtype and shape (schema ``mocar-android-index``)
+    and ``rerank_candidates``;
   - ``objects.json``: one record per reference, in code order (``id, collection, dating,
     year_begin, year_end, year, epoch_label, thumb_offset, thumb_size``);
   - ``thumbnails.bin``: unchanged (JPEGs back to back).
@@ -40,7 +42,8 @@ INDEX_FOLDER = "reference_index"
 DEFAULT_FLAVOURS = ("float32", "dynamic_range")
 MODEL_STEM = "model"  # mocar.export.run names every file model_<precision>[...]
 _ARRAY_FILES = {"codes": "codes.bin", "scales": "scales.bin", "offsets": "offsets.bin",
-                "components": "components.bin"}
+                "components": "components.bin", "rerank": "rerank.bin", "rerank_scales": "rerank_scales.bin",
+                "rerank_offsets": "rerank_offsets.bin"}
 
 
 def _json_text(value: Any) -> str:
@@ -86,7 +89,7 @@ def convert_index(index_dir: Path, out_dir: Path) -> list[Path]:
     atomic_write_bytes(out_dir / FILES["meta"], (index_dir / FILES["meta"]).read_bytes())
     layout = {"schema": LAYOUT_SCHEMA, "schema_version": LAYOUT_VERSION, "byte_order": "little",
               "count": len(index), "dims": int(index.codes.shape[1]), "source_dims": index.input_dims,
-              "arrays": arrays, "objects": "objects.json",
+              "arrays": arrays, "rerank_candidates": index.rerank_candidates, "objects": "objects.json",
               "thumbnails": FILES["thumbnails"] if thumbs is not None else None, "index": FILES["meta"]}
     atomic_write_text(out_dir / "layout.json", _json_text(layout))
     return [*written, out_dir / "objects.json", out_dir / FILES["meta"], out_dir / "layout.json"]

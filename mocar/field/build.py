@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mocar.field import ood
-from mocar.field.index import DEFAULT_INDEX_NAME, ReferenceIndex, make_thumbnail
+from mocar.field.index import DEFAULT_INDEX_NAME, DEFAULT_RERANK_CANDIDATES, ReferenceIndex, make_thumbnail
 from mocar.field.runs import open_field_run
 
 DEFAULT_THUMB_PX = 64
@@ -20,7 +20,8 @@ DEFAULT_THUMB_PX = 64
 def build_index(run_dir: str | Path, data_dir: str | Path | None = None, split: str = "train",
                 out: str | Path | None = None, dims: int | None = None, dtype: str = "float16",
                 thumb_px: int = DEFAULT_THUMB_PX, checkpoint: str = "best", calib_split: str | None = "val",
-                ood_k: int = ood.DEFAULT_KNN_K, batch_size: int = 64, progress: bool = False) -> Path:
+                ood_k: int = ood.DEFAULT_KNN_K, batch_size: int = 64, progress: bool = False,
+                rerank: str | None = None, rerank_candidates: int = DEFAULT_RERANK_CANDIDATES) -> Path:
     """Build the reference index of a trained run.
 
     Args:
@@ -36,6 +37,9 @@ def build_index(run_dir: str | Path, data_dir: str | Path | None = None, split: 
         ood_k: k of the ``knn`` OOD score.
         batch_size: Inference batch size.
         progress: Show a progress bar for the thumbnails.
+        rerank: Also store the full embeddings in this dtype to re-rank the compact search's
+            candidates (``mocar.field.search`` step 6); None: no re-rank.
+        rerank_candidates: How many candidates the re-rank re-scores.
 
     Returns:
         The index folder.
@@ -48,7 +52,8 @@ def build_index(run_dir: str | Path, data_dir: str | Path | None = None, split: 
         thumbnails = [make_thumbnail(path, thumb_px) for path in images]
     references = {"split": split, "data": str(field_run.data.root), "count": len(frame)}
     index = ReferenceIndex.from_embeddings(outputs.embeddings, frame, field_run.model_description(), dims, dtype,
-                                           thumbnails, extra={"references": references})
+                                           thumbnails, extra={"references": references}, rerank=rerank,
+                                           rerank_candidates=rerank_candidates)
     if thumbnails is not None:
         index.meta["thumbnails"] = {"px": thumb_px, "format": "JPEG",
                                     "packing": "objects.parquet thumb_offset/thumb_size"}

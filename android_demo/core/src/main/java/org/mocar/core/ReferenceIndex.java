@@ -19,20 +19,25 @@ import java.util.function.Function;
  * <p>Files: {@code layout.json} (array files, dtypes and shapes, little-endian), {@code index.json}
  * (the desktop index's own description: fingerprint, OOD threshold), {@code codes.bin}
  * ({@code int8}, {@code float16} or {@code float32} [N, d]), {@code scales.bin}/{@code offsets.bin}
- * (float32 [d]), {@code components.bin} (float32 [d, D], with PCA), {@code objects.json} and
+ * (float32 [d]), {@code components.bin} (float32 [d, D], with PCA), optionally {@code rerank.bin}
+ * ([N, D], with {@code rerank_scales.bin}/{@code rerank_offsets.bin}), {@code objects.json} and
  * {@code thumbnails.bin} (JPEGs back to back).
  *
  * <p>Search, step by step as in Python: normalise the embedding, project with the PCA components,
- * compare with the dequantised references ({@code offset + code * scale}, float32, computed once at
- * load like {@code ReferenceIndex.matrix()}), keep the k largest, ties to the lower row. Dot
- * products are summed in double: BLAS sums float32 in its own order, so the last bits differ
- * anyway (the golden tests allow 1e-5), and double keeps the phone closest to the exact value.
+ * score every reference on its codes ({@code sum code * (scale * y) + sum offset * y}, never a
+ * dequantised copy: memory stays at the files' size, and a memory-mapped buffer works), keep the k
+ * largest, ties to the lower row; with {@code rerank.bin}, keep {@code rerank_candidates} instead
+ * and score those again on their full-dimension codes. Dot products are summed in double: BLAS sums
+ * float32 in its own order, so the last bits differ anyway (the golden tests allow 1e-5), and double
+ * keeps the phone closest to the exact value.
  */
 public final class ReferenceIndex {
     public static final String LAYOUT_SCHEMA = "mocar-android-index";
 
     private final Map<String, Object> meta;
-    private final float[] matrix; // [count, dims], dequantised
+    private final Codes codes; // [count, dims]
+    private final Codes rerank; // [count, sourceDims], or null
+    private final int rerankCandidates;
     private final float[] components; // [dims, sourceDims], or null
     private final int count;
     private final int dims;
@@ -40,13 +45,15 @@ public final class ReferenceIndex {
     private final List<Object> objects;
     private final ByteBuffer thumbnails;
 
-    private ReferenceIndex(Map<String, Object> meta, float[] matrix, float[] components, int count, int dims,
-                           int sourceDims, List<Object> objects, ByteBuffer thumbnails) {
+    private ReferenceIndex(Map<String, Object> meta, Codes codes, Codes rerank, int rerankCandidates,
+                           float[] components, int sourceDims, List<Object> objects, ByteBuffer thumbnails) {
         this.meta = meta;
-        this.matrix = matrix;
+        this.codes = codes;
+        this.rerank = rerank;
+        this.rerankCandidates = rerankCandidates;
         this.components = components;
-        this.count = count;
-        this.dims = dims;
+        this.count = codes.count;
+        this.dims = codes.dims;
         this.sourceDims = sourceDims;
         this.objects = objects;
         this.thumbnails = thumbnails;
@@ -77,19 +84,23 @@ public final class ReferenceIndex {
                     + LAYOUT_SCHEMA + "'; convert the index with `mocar export --android-assets`");
         }
         Map<String, Object> arrays = Json.require(layout, "arrays", "layout.json");
-        Array codes = Array.read(files, arrays, "codes");
-        Array scales = Array.read(files, arrays, "scales");
-        Array offsets = Array.read(files, arrays, "offsets");
-        Array components = Array.read(files, arrays, "components");
-        if (codes == null || codes.shape.length != 2) {
-            throw new IllegalArgumentException("layout.json: 'codes' must be a 2-D array");
+        Codes codes = Codes.read(files, arrays, "");
+        if (codes == null) {
+            throw new IllegalArgumentException("layout.json: no 'codes' array");
         }
-        int count = codes.shape[0];
-        int dims = codes.shape[1];
+        Array components = Array.read(files, arrays, "components");
+        int count = codes.count;
+        int dims = codes.dims;
         int sourceDims = components == null ? dims : components.shape[1];
         if (components != null && components.shape[0] != dims) {
             throw new IllegalArgumentException("components.bin has " + components.shape[0] + " rows, codes have "
                     + dims);
+        }
+        Codes rerank = Codes.read(files, arrays, "rerank_");
+        int candidates = layout.get("rerank_candidates") == null ? 0 : Json.number(layout, "rerank_candidates").intValue();
+        if (rerank != null && (rerank.count != count || rerank.dims != sourceDims || candidates < 1)) {
+            throw new IllegalArgumentException("rerank.bin has shape [" + rerank.count + ", " + rerank.dims
+                    + "] and rerank_candidates " + candidates + "; expected [" + count + ", " + sourceDims + "] and >= 1");
         }
         Map<String, Object> meta = Json.parseObject(text(files.apply("index.json")));
         List<Object> objects = asList(Json.parse(text(files.apply(Json.string(layout, "objects")))));
@@ -99,8 +110,7 @@ public final class ReferenceIndex {
         }
         String thumbName = Json.string(layout, "thumbnails");
         ByteBuffer thumbnails = thumbName == null ? null : files.apply(thumbName);
-        float[] matrix = dequantize(codes, scales, offsets, dims);
-        return new ReferenceIndex(meta, matrix, components == null ? null : components.floats(), count, dims,
+        return new ReferenceIndex(meta, codes, rerank, candidates, components == null ? null : components.floats(),
                 sourceDims, objects, thumbnails);
     }
 
@@ -110,23 +120,6 @@ public final class ReferenceIndex {
             throw new IllegalArgumentException("objects.json must hold an array, holds " + Json.typeName(value));
         }
         return (List<Object>) value;
-    }
-
-    /** {@code offset + float32(code) * scale} per dimension, float32 like search.dequantize. */
-    private static float[] dequantize(Array codes, Array scales, Array offsets, int dims) {
-        float[] values = codes.floats();
-        float[] scale = scales == null ? null : scales.floats();
-        float[] offset = offsets == null ? null : offsets.floats();
-        for (int i = 0; i < values.length; i++) {
-            int j = i % dims;
-            if (scale != null) {
-                values[i] *= scale[j];
-            }
-            if (offset != null) {
-                values[i] += offset[j];
-            }
-        }
-        return values;
     }
 
     private static String text(ByteBuffer bytes) {
@@ -173,8 +166,13 @@ public final class ReferenceIndex {
         return Json.obj(meta, "ood");
     }
 
+    /** How many compact-search candidates the full-dimension codes re-rank (0: no re-rank). */
+    public int rerankCandidates() {
+        return rerank == null ? 0 : rerankCandidates;
+    }
+
     /**
-     * The k references most similar to a raw model embedding (search.py steps 1-5).
+     * The k references most similar to a raw model embedding (search.py steps 1-6).
      *
      * @throws IllegalArgumentException if the embedding has the wrong width or k < 1
      */
@@ -186,12 +184,20 @@ public final class ReferenceIndex {
         if (k < 1 || count == 0) {
             throw new IllegalArgumentException("k=" + k + ": need k >= 1 and a non-empty index");
         }
-        float[] query = project(normalize(embedding));
-        float[] similarities = new float[count];
-        for (int row = 0; row < count; row++) {
-            similarities[row] = dot(matrix, row * dims, query, dims);
+        float[] normalized = normalize(embedding);
+        float[] similarities = codes.scoreAll(project(normalized));
+        if (rerank == null) {
+            return topK(similarities, Math.min(k, count));
         }
-        return topK(similarities, Math.min(k, count));
+        int[] candidates = topK(similarities, Math.min(Math.max(k, rerankCandidates), count)).rows();
+        java.util.Arrays.sort(candidates); // ascending rows: topK below then keeps ties at the lower row
+        float[] rescored = rerank.score(candidates, normalized);
+        SearchResult best = topK(rescored, Math.min(k, candidates.length));
+        int[] rows = new int[best.size()];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = candidates[best.rows()[i]];
+        }
+        return new SearchResult(rows, best.similarities());
     }
 
     /** Step 1: {@code e / max(||e||, 1e-12)}, float32 result. */
@@ -220,7 +226,7 @@ public final class ReferenceIndex {
         return out;
     }
 
-    private static float dot(float[] matrix, int start, float[] vector, int length) {
+    static float dot(float[] matrix, int start, float[] vector, int length) {
         double sum = 0.0;
         for (int i = 0; i < length; i++) {
             sum += (double) matrix[start + i] * vector[i];
@@ -270,6 +276,70 @@ public final class ReferenceIndex {
         return Collections.unmodifiableMap((Map<String, Object>) objects.get(row));
     }
 
+    /**
+     * Reference codes with their per-dimension scales and offsets (search.py step 3), scored without
+     * dequantising (step 4): {@code s = sum code[j] * w[j] + b}, {@code w[j] = scale[j] * y[j]}
+     * (float32), {@code b = sum offset[j] * y[j]}.
+     */
+    private static final class Codes {
+        final Array codes;
+        final float[] scales; // or null
+        final float[] offsets; // or null
+        final int count;
+        final int dims;
+
+        private Codes(Array codes, float[] scales, float[] offsets) {
+            this.codes = codes;
+            this.scales = scales;
+            this.offsets = offsets;
+            this.count = codes.shape[0];
+            this.dims = codes.shape[1];
+        }
+
+        /** The arrays {@code <prefix>codes} (or {@code rerank}), {@code <prefix>scales}, {@code <prefix>offsets}. */
+        static Codes read(Function<String, ByteBuffer> files, Map<String, Object> arrays, String prefix) {
+            Array codes = Array.read(files, arrays, prefix.isEmpty() ? "codes" : "rerank");
+            if (codes == null) {
+                return null;
+            }
+            String name = prefix.isEmpty() ? "codes" : "rerank";
+            if (codes.shape.length != 2) {
+                throw new IllegalArgumentException("layout.json: '" + name + "' must be a 2-D array");
+            }
+            Array scales = Array.read(files, arrays, prefix + "scales");
+            Array offsets = Array.read(files, arrays, prefix + "offsets");
+            for (Array vector : new Array[] {scales, offsets}) {
+                if (vector != null && (vector.shape.length != 1 || vector.shape[0] != codes.shape[1])) {
+                    throw new IllegalArgumentException("layout.json: " + prefix + "scales/offsets must have shape ["
+                            + codes.shape[1] + "] like the columns of '" + name + "'");
+                }
+            }
+            return new Codes(codes, scales == null ? null : scales.floats(), offsets == null ? null : offsets.floats());
+        }
+
+        float[] scoreAll(float[] query) {
+            int[] rows = new int[count];
+            for (int i = 0; i < count; i++) {
+                rows[i] = i;
+            }
+            return score(rows, query);
+        }
+
+        float[] score(int[] rows, float[] query) {
+            float[] weights = new float[dims];
+            double bias = 0.0;
+            for (int j = 0; j < dims; j++) {
+                weights[j] = scales == null ? query[j] : scales[j] * query[j];
+                bias += offsets == null ? 0.0 : (double) offsets[j] * query[j];
+            }
+            float[] out = new float[rows.length];
+            for (int i = 0; i < rows.length; i++) {
+                out[i] = (float) codes.dotRow(rows[i], weights) + (float) bias;
+            }
+            return out;
+        }
+    }
+
     /** One little-endian array file listed in layout.json. */
     private static final class Array {
         final String dtype;
@@ -314,6 +384,31 @@ public final class ReferenceIndex {
             }
         }
 
+        /** {@code sum_j float32(value[row, j]) * weights[j]} in double, read straight from the buffer. */
+        double dotRow(int row, float[] weights) {
+            int width = weights.length;
+            int start = data.position() + row * width * itemSize();
+            double sum = 0.0;
+            switch (dtype) {
+                case "int8":
+                    for (int j = 0; j < width; j++) {
+                        sum += (double) data.get(start + j) * weights[j];
+                    }
+                    break;
+                case "float16":
+                    for (int j = 0; j < width; j++) {
+                        sum += (double) HALF_TO_FLOAT[data.getShort(start + 2 * j) & 0xFFFF] * weights[j];
+                    }
+                    break;
+                default:
+                    for (int j = 0; j < width; j++) {
+                        sum += (double) data.getFloat(start + 4 * j) * weights[j];
+                    }
+                    break;
+            }
+            return sum;
+        }
+
         /** The values as float32 (int8 and float16 convert exactly). */
         float[] floats() {
             int n = data.remaining() / itemSize();
@@ -327,6 +422,15 @@ public final class ReferenceIndex {
                 }
             }
             return out;
+        }
+    }
+
+    /** Every half-float bit pattern as float: a table lookup in the search loop instead of bit fiddling. */
+    private static final float[] HALF_TO_FLOAT = new float[1 << 16];
+
+    static {
+        for (int bits = 0; bits < HALF_TO_FLOAT.length; bits++) {
+            HALF_TO_FLOAT[bits] = halfToFloat((short) bits);
         }
     }
 

@@ -117,6 +117,8 @@ public class GoldenTest {
             if (index == null) {
                 continue;
             }
+            System.out.println("GOLDEN " + golden.name() + ": search of " + golden.cases().size() + " case(s), "
+                    + index.size() + " references, re-rank candidates " + index.rerankCandidates());
             for (Map<String, Object> c : golden.cases()) {
                 Map<String, Object> search = Json.obj(c, "search");
                 List<Object> rows = Json.list(search, "rows");

@@ -63,6 +63,44 @@ public class ReferenceIndexTest {
         assertEquals(4, index.search(new float[] {1f, 1f}, 10).size()); // k clipped to the index size
     }
 
+    /**
+     * References (1, 0), (0.8, 0.6), (0.8, -0.6), (0, 1); the compact codes keep only x (PCA to 1-D),
+     * {@code rerank.bin} holds the full vectors and re-ranks the best {@code candidates}.
+     */
+    private static Map<String, ByteBuffer> rerankFiles(int candidates) {
+        Map<String, ByteBuffer> files = files();
+        files.put("layout.json", text("{\"schema\": \"mocar-android-index\", \"arrays\": {"
+                + "\"codes\": {\"file\": \"codes.bin\", \"dtype\": \"float32\", \"shape\": [4, 1]},"
+                + "\"components\": {\"file\": \"components.bin\", \"dtype\": \"float32\", \"shape\": [1, 2]},"
+                + "\"rerank\": {\"file\": \"rerank.bin\", \"dtype\": \"float32\", \"shape\": [4, 2]}},"
+                + "\"rerank_candidates\": " + candidates + ", \"objects\": \"objects.json\", \"thumbnails\": null}"));
+        files.put("codes.bin", floats(1f, 0.8f, 0.8f, 0f));
+        files.put("components.bin", floats(1f, 0f));
+        files.put("rerank.bin", floats(1f, 0f, 0.8f, 0.6f, 0.8f, -0.6f, 0f, 1f));
+        return files;
+    }
+
+    @Test
+    public void rerankOrdersTheCompactCandidatesByTheFullVectors() {
+        float[] query = {3f, 4f}; // (0.6, 0.8): compact scores 0.6, 0.48, 0.48, 0; full 0.6, 0.96, 0, 0.8
+        ReferenceIndex two = ReferenceIndex.load(rerankFiles(2)::get);
+        assertEquals(2, two.rerankCandidates());
+        assertArrayEquals(new int[] {1, 0}, two.search(query, 2).rows()); // (0, 1) is no candidate: not found
+        assertArrayEquals(new float[] {0.96f, 0.6f}, two.search(query, 2).similarities(), 1e-6f);
+        ReferenceIndex three = ReferenceIndex.load(rerankFiles(3)::get); // the tie at 0.48 brings row 2 in
+        assertArrayEquals(new int[] {1, 0, 2}, three.search(query, 3).rows());
+        assertArrayEquals(new int[] {1, 3, 0, 2}, two.search(query, 4).rows()); // k above candidates: all rows
+    }
+
+    @Test(expected = IllegalArgumentException.class)
+    public void rerankOfAnotherWidthIsRefused() {
+        Map<String, ByteBuffer> files = rerankFiles(2);
+        files.put("layout.json", text(new String(files.get("layout.json").array(), StandardCharsets.UTF_8)
+                .replace("[4, 2]}}", "[4, 1]}}")));
+        files.put("rerank.bin", floats(1f, 0.8f, 0.8f, 0f));
+        ReferenceIndex.load(files::get);
+    }
+
     @Test
     public void thumbnailsAndRecordsComeFromObjectsJson() {
         ReferenceIndex index = ReferenceIndex.load(files()::get);
