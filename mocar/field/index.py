@@ -246,7 +246,9 @@ _QUANTIZATION = {"float32": None, "float16": "float16 around a per-dimension off
                  "int8": "int8 around a per-dimension offset, one scale per dimension"}
 _SEARCH_SUMMARY = ("q = e / max(||e||, 1e-12); y = pca_components @ q (when present; no centring, no re-normalisation); "
                    "reference r = offsets + float32(code) (float16) or offsets + code * scales (int8, per dimension); "
-                   "similarity = sum_j r[j] * y[j] (float32); top-k by similarity, ties to the lower reference index")
+                   "similarity = sum_j r[j] * y[j] (float32); top-k by similarity, ties to the lower reference index; "
+                   "with embedding.rerank: the best max(candidates, k) are re-scored the same way on rerank codes "
+                   "(full dimensions, against q, around rerank_offsets / with rerank_scales) and the top-k of those kept")
 
 
 def _object_table(objects: pd.DataFrame, thumbnails: list[bytes] | None) -> pd.DataFrame:
