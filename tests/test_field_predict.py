@@ -132,3 +132,18 @@ def test_onnx_export_gives_the_same_answers(field_run, tmp_path):
         assert [n["id"] for n in a["nearest"]] == [n["id"] for n in b["nearest"]]
         assert a["prediction_set"] is not None and a["warnings"] == b["warnings"]
         assert not any("fingerprint" in w for w in b["warnings"])
+
+
+def test_index_build_command_writes_a_reranking_index(field_run, tmp_path, capsys):
+    from mocar.cli import main
+
+    out = tmp_path / "reranked"
+    assert main(["index", "build", "--run", str(field_run["run"]), "--dims", "8", "--dtype", "int8",
+                 "--rerank", "int8", "--rerank-candidates", "5", "--out", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    index = ReferenceIndex.load(out)
+    assert index.meta["embedding"]["rerank"]["dtype"] == "int8" and index.rerank_candidates == 5
+    assert index.rerank.shape == (len(index), index.input_dims) and index.rerank_scales.shape == (index.input_dims,)
+    train = field_run["manifest"].query("split == 'train'").head(2)
+    answer = predict_images(train["image"].tolist(), run_dir=field_run["run"], index_dir=out, k=3)[0]
+    assert answer["nearest"][0]["id"] == train["id"].iloc[0]  # a reference still finds itself first
