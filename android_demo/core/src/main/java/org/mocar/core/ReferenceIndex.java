@@ -318,13 +318,10 @@ public final class ReferenceIndex {
         }
 
         float[] scoreAll(float[] query) {
-            int[] rows = new int[count];
-            for (int i = 0; i < count; i++) {
-                rows[i] = i;
-            }
-            return score(rows, query);
+            return score(null, query);
         }
 
+        /** Similarities of {@code rows} (null: every row, without a 140k-entry index array) to {@code query}. */
         float[] score(int[] rows, float[] query) {
             float[] weights = new float[dims];
             double bias = 0.0;
@@ -332,9 +329,9 @@ public final class ReferenceIndex {
                 weights[j] = scales == null ? query[j] : scales[j] * query[j];
                 bias += offsets == null ? 0.0 : (double) offsets[j] * query[j];
             }
-            float[] out = new float[rows.length];
-            for (int i = 0; i < rows.length; i++) {
-                out[i] = (float) codes.dotRow(rows[i], weights) + (float) bias;
+            float[] out = new float[rows == null ? count : rows.length];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = (float) codes.dotRow(rows == null ? i : rows[i], weights) + (float) bias;
             }
             return out;
         }
