@@ -263,6 +263,12 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
                      help="auto: export every int8 variant ONNX and TFLite offer, benchmark them on the val split "
                           "and keep, per runtime, the fastest that meets --policy (fp32 + the winners remain)")
     exp.add_argument("--policy", type=Path, help="parity policy YAML for --int8 auto (default: the packaged one)")
+    exp.add_argument("--onnx-int8", metavar="LIST",
+                     help="ONNX int8 recipes, comma-separated (default u8s8_conv; also u8s8_conv_pct, u8s8_all, "
+                          "s8s8_all)")
+    exp.add_argument("--tflite-int8", metavar="LIST",
+                     help="TFLite int8 flavours, comma-separated (default dynamic_range,integer_quant,"
+                          "full_integer_quant; also integer_quant_float_norm)")
     exp.set_defaults(handler=_cmd_export)
 
 
@@ -271,9 +277,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.int8 == "auto":
         return _cmd_export_int8_auto(args)
+    options = _int8_options(args)
     manifest = export_run(args.run, args.out, formats=_csv(args.formats), precisions=_csv(args.precisions),
                           img_size=args.img_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
-                          strict=False, data=args.data, threads=args.threads)
+                          strict=False, data=args.data, threads=args.threads, options=options)
     print(format_manifest_table(manifest))
     _write_phone_files(args)
     failed, parity = manifest_failures(manifest)
@@ -281,6 +288,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"mocar: export check failed: {len(failed)} failed, {len(parity)} out of tolerance", file=sys.stderr)
         return 1
     return 0
+
+
+def _int8_options(args: argparse.Namespace) -> dict[str, list[str]]:
+    """``--onnx-int8`` / ``--tflite-int8`` as exporter options, checked before any export starts."""
+    from mocar.export.to_onnx import INT8_FLAVOURS as ONNX_FLAVOURS
+    from mocar.export.to_tflite import INT8_FLAVOURS as TFLITE_FLAVOURS
+
+    options = {}
+    for flag, key, valid in (("--onnx-int8", "onnx_int8_flavours", ONNX_FLAVOURS),
+                             ("--tflite-int8", "tflite_int8_flavours", TFLITE_FLAVOURS)):
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value:
+            unknown = [name for name in _csv(value) if name not in valid]
+            if unknown:
+                raise MocarError(f"{flag} {value}: unknown {', '.join(unknown)}; valid: {', '.join(valid)}")
+            options[key] = _csv(value)
+    return options
 
 
 def _cmd_export_int8_auto(args: argparse.Namespace) -> int:

@@ -165,3 +165,25 @@ def test_metadata_of_an_epoch_model_lists_bounds_and_no_year(tmp_path):
     assert metadata["input"]["layout"] == "NHWC" and metadata["input"]["shape"] == [1, 64, 64, 3]
     assert "tensorflow" in metadata["exporters"] and metadata["model"]["name"] == "run_a"
     assert json.loads(json.dumps(metadata)) == metadata
+
+
+def test_export_command_passes_int8_flavours_and_refuses_unknown_ones(tmp_path, monkeypatch, capsys):
+    import mocar.export.run as run_module
+    from mocar.cli import main
+
+    seen = {}
+
+    def fake_export_run(run_dir, out_dir, **kwargs):
+        seen.update(kwargs)
+        return {"entries": []}
+
+    monkeypatch.setattr(run_module, "export_run", fake_export_run)
+    monkeypatch.setattr(run_module, "format_manifest_table", lambda manifest: "table")
+    monkeypatch.setattr(run_module, "manifest_failures", lambda manifest: ([], []))
+    assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "out"), "--formats", "tflite,onnx",
+                 "--tflite-int8", "integer_quant_float_norm,dynamic_range", "--onnx-int8", "u8s8_all"]) == 0
+    assert seen["options"] == {"onnx_int8_flavours": ["u8s8_all"],
+                               "tflite_int8_flavours": ["integer_quant_float_norm", "dynamic_range"]}
+    seen.clear()
+    assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "out"), "--tflite-int8", "int4"]) != 0
+    assert "--tflite-int8 int4: unknown int4; valid: dynamic_range" in capsys.readouterr().err and not seen

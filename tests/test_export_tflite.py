@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from mocar.export.to_tflite import (
+    DEFAULT_INT8_FLAVOURS,
     INT8_FLAVOURS,
     SAMPLE_DATA_SHAPE,
     NetworkAccessError,
@@ -52,7 +53,7 @@ _CHILD = textwrap.dedent("""
     import torch  # before TensorFlow
     from mocar.export.base import ExportJob
     from mocar.export.to_onnx import torch_to_onnx
-    from mocar.export.to_tflite import SAMPLE_DATA_FILE, export_tflite, onnx_to_tflite
+    from mocar.export.to_tflite import INT8_FLAVOURS, SAMPLE_DATA_FILE, export_tflite, onnx_to_tflite
     from mocar.model import load_model
     import onnx2tf
     seen = []
@@ -64,7 +65,8 @@ _CHILD = textwrap.dedent("""
     onnx2tf.convert = recording_convert
     job = ExportJob(model_file=Path(args["model"]), out_dir=Path(args["out"]), img_size=args["img"],
                     precisions=("fp32", "fp16", "int8"), metadata=args["metadata"],
-                    calib_file=Path(args["calib"]), work_dir=Path(args["work"]))
+                    calib_file=Path(args["calib"]), work_dir=Path(args["work"]),
+                    options={"tflite_int8_flavours": list(INT8_FLAVOURS)})
     files = [f.to_dict() for f in export_tflite(job)]
     caller = Path(args["caller_onnx"])
     torch_to_onnx(load_model(job.model_file), args["img"], caller)
@@ -223,6 +225,23 @@ def test_int8_flavours_agree_with_pytorch(exported, reference, flavour):
 
 @needs_tflite
 @pytest.mark.slow
+def test_float_norm_flavour_keeps_only_the_heads_groupnorm_in_float(exported):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    path = _files(exported)["integer_quant_float_norm"]["path"]
+    interpreter = Interpreter(model_path=path,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    ops = interpreter._get_ops_details()
+    operand = lambda name: {t for op in ops if op["op_name"] == name for t in op["operand_types"]}  # noqa: E731
+    assert operand("CONV_2D") == {np.int8, np.int32}  # int8 activations and weights, int32 bias
+    rsqrts = [set(op["operand_types"]) for op in ops if op["op_name"] == "RSQRT"]  # GroupNorms, in order
+    assert rsqrts[-1] == {np.float32} and {np.int8} in rsqrts[:-1]  # the head's in float, the backbone's int8
+    assert operand("FULLY_CONNECTED") == {np.int8, np.int32}  # the hidden layer and outputs stay int8
+    assert interpreter.get_input_details()[0]["dtype"] == np.float32
+
+
+@needs_tflite
+@pytest.mark.slow
 def test_metadata_round_trips_with_mapping_and_quantisation(exported):
     from mocar.export.metadata import read_metadata
     from mocar.export.validate import check_metadata
@@ -325,7 +344,8 @@ def test_outputs_mapped_by_name_and_shape():
 
 
 def test_requested_flavours_and_validation():
-    assert requested_flavours(("int8", "fp32"), {}) == ["float32", *INT8_FLAVOURS]
+    assert requested_flavours(("int8", "fp32"), {}) == ["float32", *DEFAULT_INT8_FLAVOURS]
+    assert "integer_quant_float_norm" in INT8_FLAVOURS and "integer_quant_float_norm" not in DEFAULT_INT8_FLAVOURS
     assert requested_flavours(("fp16", "int8"), {"tflite_int8_flavours": ["dynamic_range"]}) == [
         "float16", "dynamic_range"]
     assert requested_flavours(("int8",), {"tflite_int8_flavours": "full_integer_quant,dynamic_range"}) == [
