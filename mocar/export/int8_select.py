@@ -7,7 +7,8 @@ ONNX U8S8 Conv/Gemm-only and TFLite dynamic-range faster), so it is measured, no
 1. :func:`select_int8` exports the fp32 file and every candidate flavour of each runtime with
    :func:`mocar.export.run.export_run` (ONNX: :data:`mocar.export.to_onnx.INT8_FLAVOURS`, i.e. U8S8
    Conv/Gemm-only with MinMax or percentile calibration, U8S8 all ops, S8S8 all ops; TFLite:
-   dynamic_range, integer_quant, full_integer_quant);
+   :data:`mocar.export.to_tflite.INT8_FLAVOURS`, i.e. dynamic_range, integer_quant, full_integer_quant,
+   integer_quant_float_norm);
 2. :func:`select_int8_exports` benchmarks that folder (or any export folder holding several int8
    files, ``mocar bench --select``) on the *validation* split with :func:`mocar.bench.suite.run`,
    so the test split stays unseen by the choice;
