@@ -119,8 +119,9 @@ def measure_set(name: str, refs: np.ndarray, ref_labels: np.ndarray, queries: np
         index = build(refs, objects, config, components, scratch / "index")
         found, _ = index.search(queries, k=K)
         compressed_sims = final_similarities(index, exact, queries)
-        dims_text, dtype = config.partition("+")[0].split(":")
-        rerank = config.partition("+")[2]
+        embedding = index.meta["embedding"]  # what was built, described by the index itself
+        dims_text, dtype = str(embedding["dims"]) if embedding["pca"] else "full", embedding["dtype"]
+        rerank = (embedding["rerank"] or {}).get("dtype")
         label = f"{dims_text} dims, {dtype}" + (f" + re-rank {index.rerank_candidates} on full {rerank}" if rerank else "")
         row = {"data": name, "refs": len(refs), "config": label, "dims": index.codes.shape[1], "dtype": dtype,
                "rerank": rerank or None, "size_mb": index.size_bytes() / 1e6,

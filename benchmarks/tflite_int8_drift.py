@@ -31,21 +31,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEMO = Path("runs/demo")
 
 
-def interpreter(path: Path):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    model = Interpreter(str(path), experimental_preserve_all_tensors=True, num_threads=1,
-                        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    model.allocate_tensors()
-    return model
-
-
 def run_all(model, image_nhwc: np.ndarray) -> dict[str, np.ndarray]:
-    """Every tensor's value (dequantised to float64) after one run, by name."""
+    """Every tensor's value (dequantised to float) after one run, by name."""
+    from mocar.export.tflite_file import dequantize, quantize, tensor_info
+
     detail = model.get_input_details()[0]
-    scale, zero = detail["quantization"]
-    value = np.round(image_nhwc / scale + zero) if detail["dtype"] != np.float32 else image_nhwc
-    model.set_tensor(detail["index"], value.astype(detail["dtype"]))
+    model.set_tensor(detail["index"], quantize(image_nhwc, tensor_info(detail)))
     model.invoke()
     values = {}
     for tensor in model.get_tensor_details():
@@ -53,14 +44,15 @@ def run_all(model, image_nhwc: np.ndarray) -> dict[str, np.ndarray]:
             raw = model.get_tensor(tensor["index"])
         except ValueError:  # tensors without data (e.g. optional inputs)
             continue
-        scale, zero = tensor["quantization"]
-        values[tensor["name"]] = (raw.astype(np.float64) - zero) * scale if scale else raw.astype(np.float64)
+        values[tensor["name"]] = dequantize(raw, tensor_info(tensor)).astype(np.float64)
     return values
 
 
 def drift(float_file: Path, int8_file: Path, images_nhwc: np.ndarray) -> list[dict]:
     """One row per int8 operator whose output the float file also has (see the module docstring)."""
-    reference, quantized = interpreter(float_file), interpreter(int8_file)
+    from mocar.export.tflite_file import load_interpreter
+
+    reference, quantized = (load_interpreter(f, threads=1, inspect=True) for f in (float_file, int8_file))
     runs = [(run_all(reference, image[None]), run_all(quantized, image[None])) for image in images_nhwc]
     names = {t["index"]: t["name"] for t in quantized.get_tensor_details()}
     varying = {n for n, v in runs[0][0].items() if len(runs) > 1 and not np.array_equal(v, runs[1][0].get(n))}

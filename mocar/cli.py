@@ -351,8 +351,8 @@ def _add_field_commands(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--rerank", choices=["float16", "int8", "float32"],
                        help="also store the full embeddings (this type, read from storage per query) and re-rank "
                             "the compact search's best candidates with them")
-    build.add_argument("--rerank-candidates", type=int, default=DEFAULT_RERANK_CANDIDATES,
-                       help=f"candidates the re-rank re-scores (default {DEFAULT_RERANK_CANDIDATES})")
+    build.add_argument("--rerank-candidates", type=int,
+                       help=f"candidates the re-rank re-scores (with --rerank; default {DEFAULT_RERANK_CANDIDATES})")
     build.add_argument("--out", type=Path, help="index folder (default RUN_DIR/index)")
     build.set_defaults(handler=_cmd_index_build)
 
@@ -377,8 +377,13 @@ def _add_field_commands(sub: argparse._SubParsersAction) -> None:
 def _cmd_index_build(args: argparse.Namespace) -> int:
     from mocar.field import build_index
 
+    from mocar.field.index import DEFAULT_RERANK_CANDIDATES
+
+    if args.rerank_candidates is not None and args.rerank is None:
+        raise MocarError("--rerank-candidates needs --rerank (the type of the stored full embeddings)")
+    candidates = DEFAULT_RERANK_CANDIDATES if args.rerank_candidates is None else args.rerank_candidates
     path = build_index(args.run, args.data, split=args.split, out=args.out, dims=args.dims, dtype=args.dtype,
-                       rerank=args.rerank, rerank_candidates=args.rerank_candidates, progress=True)
+                       rerank=args.rerank, rerank_candidates=candidates, progress=True)
     print(f"reference index: {path}")
     return 0
 

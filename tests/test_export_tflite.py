@@ -226,11 +226,10 @@ def test_int8_flavours_agree_with_pytorch(exported, reference, flavour):
 @needs_tflite
 @pytest.mark.slow
 def test_float_norm_flavour_keeps_only_the_heads_groupnorm_in_float(exported):
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+    from mocar.export.tflite_file import load_interpreter
 
     path = _files(exported)["integer_quant_float_norm"]["path"]
-    interpreter = Interpreter(model_path=path,
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter = load_interpreter(Path(path), threads=1, inspect=True)
     ops = interpreter._get_ops_details()
     operand = lambda name: {t for op in ops if op["op_name"] == name for t in op["operand_types"]}  # noqa: E731
     assert operand("CONV_2D") == {np.int8, np.int32}  # int8 activations and weights, int32 bias

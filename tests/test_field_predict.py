@@ -147,3 +147,6 @@ def test_index_build_command_writes_a_reranking_index(field_run, tmp_path, capsy
     train = field_run["manifest"].query("split == 'train'").head(2)
     answer = predict_images(train["image"].tolist(), run_dir=field_run["run"], index_dir=out, k=3)[0]
     assert answer["nearest"][0]["id"] == train["id"].iloc[0]  # a reference still finds itself first
+    assert main(["index", "build", "--run", str(field_run["run"]), "--rerank-candidates", "5",
+                 "--out", str(tmp_path / "ignored")]) != 0  # candidates without --rerank: refused, nothing built
+    assert "--rerank-candidates needs --rerank" in capsys.readouterr().err and not (tmp_path / "ignored").exists()

@@ -150,7 +150,8 @@ class TensorInfo:
         return data
 
 
-def _tensor_info(detail: dict[str, Any]) -> TensorInfo:
+def tensor_info(detail: dict[str, Any]) -> TensorInfo:
+    """A :class:`TensorInfo` from one entry of ``get_tensor_details()`` (or input/output details)."""
     scale, zero_point = detail["quantization"]
     return TensorInfo(detail["name"], int(detail["index"]), tuple(int(d) for d in detail["shape"]),
                       np.dtype(detail["dtype"]).name, float(scale), int(zero_point))
@@ -166,7 +167,7 @@ def tensor_infos(interpreter: Any) -> tuple[TensorInfo, list[TensorInfo]]:
     if len(inputs) != 1:
         raise TFLiteMetadataError(f"expected one image input, the model has {len(inputs)}: "
                                   f"{[d['name'] for d in inputs]}")
-    return _tensor_info(inputs[0]), [_tensor_info(d) for d in interpreter.get_output_details()]
+    return tensor_info(inputs[0]), [tensor_info(d) for d in interpreter.get_output_details()]
 
 
 def quantize(values: np.ndarray, info: TensorInfo) -> np.ndarray:
@@ -204,12 +205,22 @@ def invoke(interpreter: Any, image_nhwc: np.ndarray) -> dict[str, np.ndarray]:
     return {info.name: dequantize(interpreter.get_tensor(info.index), info) for info in output_infos}
 
 
-def load_interpreter(path: Path, threads: int = 2) -> Any:
-    """An allocated ``ai_edge_litert`` interpreter (XNNPACK, the default CPU delegate) for ``path``."""
+def load_interpreter(path: Path, threads: int = 2, inspect: bool = False) -> Any:
+    """An allocated ``ai_edge_litert`` interpreter for ``path``.
+
+    Args:
+        path: The ``.tflite`` file.
+        threads: CPU threads.
+        inspect: For looking inside the graph rather than timing it: LiteRT's built-in kernels
+            without the XNNPACK delegate (a delegate replaces the operators by DELEGATE nodes and
+            hides their intermediates) and every intermediate tensor kept after ``invoke``.
+    """
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError as err:  # optional dependency
         raise ImportError("running TFLite files needs ai_edge_litert (install mocar[tflite])") from err
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    extra = ({"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+              "experimental_preserve_all_tensors": True} if inspect else {})
+    interpreter = Interpreter(model_path=str(path), num_threads=threads, **extra)
     interpreter.allocate_tensors()
     return interpreter

@@ -416,14 +416,9 @@ def float_norm_nodes(float_file: Path) -> list[str]:
     98.9 % with them int8, 98.4 % with them float, and float weights would double the head's size);
     the graph outputs (``Identity_N``) are renamed by TF's converter, so they are left out too.
     """
-    from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-    # Without XNNPACK: a delegate would replace the operators by DELEGATE nodes appended at the end.
-    interpreter = Interpreter(model_path=str(float_file),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter = load_interpreter(float_file, threads=1, inspect=True)  # no DELEGATE nodes hiding the operators
     details = {t["index"]: t for t in interpreter.get_tensor_details()}
-    ops = [(op["op_name"], details[int(op["outputs"][0])]) for op in interpreter._get_ops_details()
-           if op["op_name"] != "DELEGATE"]
+    ops = [(op["op_name"], details[int(op["outputs"][0])]) for op in interpreter._get_ops_details()]
     last_spatial = max((i for i, (_, tensor) in enumerate(ops) if len(tensor["shape"]) == 4), default=-1)
     return [tensor["name"] for kind, tensor in ops[last_spatial + 1 :]
             if kind != "FULLY_CONNECTED" and tflite_output_index(tensor["name"]) is None]

@@ -317,10 +317,7 @@ def _check_consistent(index: ReferenceIndex, root: Path) -> None:
         problems.append(f"{FILES['codes']} is {index.codes.dtype}, index.json says {embedding.get('dtype')}")
     if len(index.objects) != count:
         problems.append(f"{FILES['objects']} has {len(index.objects)} rows for {count} references")
-    for key, wanted in (("scales", ("int8",)), ("offsets", ("int8", "float16"))):
-        array = getattr(index, key)
-        if (array is None) == (embedding.get("dtype") in wanted) or (array is not None and array.shape != (dims,)):
-            problems.append(f"{FILES[key]} must exist exactly for {'/'.join(wanted)} indexes, with shape [{dims}]")
+    problems += _coding_problems(index, "", embedding.get("dtype"), dims, "indexes")
     if index.components is not None and index.components.shape != (dims, embedding.get("source_dims")):
         problems.append(f"{FILES['components']} has shape {index.components.shape}, "
                         f"expected [{dims}, {embedding.get('source_dims')}]")
@@ -339,6 +336,8 @@ def _check_consistent(index: ReferenceIndex, root: Path) -> None:
 def _rerank_problems(index: ReferenceIndex, count: int | None, embedding: dict[str, Any]) -> list[str]:
     """What disagrees between ``rerank*.npy`` and ``index.json``'s ``embedding.rerank``."""
     record = embedding.get("rerank")
+    if record is not None and not isinstance(record, dict):
+        return [f"index.json embedding.rerank is {record!r}; expected null or an object"]
     if (index.rerank is None) != (record is None):
         return [f"{FILES['rerank']} must exist exactly when index.json's embedding.rerank is set"]
     if record is None:
@@ -349,11 +348,17 @@ def _rerank_problems(index: ReferenceIndex, count: int | None, embedding: dict[s
                         f"{record.get('dtype')} [{count}, {embedding.get('source_dims')}]")
     if not isinstance(record.get("candidates"), int) or record["candidates"] < 1:
         problems.append(f"index.json embedding.rerank.candidates is {record.get('candidates')!r}; expected an integer >= 1")
-    for key, wanted in (("rerank_scales", ("int8",)), ("rerank_offsets", ("int8", "float16"))):
-        array = getattr(index, key)
-        if (array is None) == (record.get("dtype") in wanted) or (array is not None and array.shape != (index.input_dims,)):
-            problems.append(f"{FILES[key]} must exist exactly for {'/'.join(wanted)} re-rank codes, with shape "
-                            f"[{index.input_dims}]")
+    return problems + _coding_problems(index, "rerank_", record.get("dtype"), index.input_dims, "re-rank codes")
+
+
+def _coding_problems(index: ReferenceIndex, prefix: str, dtype: str | None, width: int | None, what: str) -> list[str]:
+    """Scales exist exactly for int8 codes and offsets for int8/float16 codes, each with ``width`` values."""
+    problems = []
+    for key, wanted in (("scales", ("int8",)), ("offsets", ("int8", "float16"))):
+        array = getattr(index, prefix + key)
+        if (array is None) == (dtype in wanted) or (array is not None and array.shape != (width,)):
+            problems.append(f"{FILES[prefix + key]} must exist exactly for {'/'.join(wanted)} {what}, "
+                            f"with shape [{width}]")
     return problems
 
 

@@ -298,11 +298,11 @@ public final class ReferenceIndex {
 
         /** The arrays {@code <prefix>codes} (or {@code rerank}), {@code <prefix>scales}, {@code <prefix>offsets}. */
         static Codes read(Function<String, ByteBuffer> files, Map<String, Object> arrays, String prefix) {
-            Array codes = Array.read(files, arrays, prefix.isEmpty() ? "codes" : "rerank");
+            String name = prefix.isEmpty() ? "codes" : "rerank";
+            Array codes = Array.read(files, arrays, name);
             if (codes == null) {
                 return null;
             }
-            String name = prefix.isEmpty() ? "codes" : "rerank";
             if (codes.shape.length != 2) {
                 throw new IllegalArgumentException("layout.json: '" + name + "' must be a 2-D array");
             }
