@@ -50,3 +50,10 @@ def demo_prepared(root: Path, objects: int, image_size: int, seed: int = 0, clas
                                                seed=seed), progress=False)
         print(format_summary(result), flush=True)
     return prepared
+
+
+def read_demo_file(path: Path) -> str:
+    """The text of a file ``mocar demo`` writes; a clear exit naming it when the demo has not made it yet."""
+    if not path.is_file():
+        raise SystemExit(f"{path} not found: run `make demo` (or `mocar demo --out DEMO`) first")
+    return path.read_text(encoding="utf-8")

@@ -39,6 +39,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _demo_museum import read_demo_file  # noqa: E402
 from _machine import LoadMonitor, LoadRecord, command_line, describe_machine, machine_lines, now  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -254,8 +255,8 @@ def record_demo(demo: Path, out: Path) -> str:
     """Writes ``out``.md/.json from the demo's existing bench; returns the Markdown."""
     bench = demo / "bench"
     with LoadMonitor() as load:
-        result = json.loads((bench / "bench.json").read_text(encoding="utf-8"))
-        report = (bench / "report.md").read_text(encoding="utf-8")
+        result = json.loads(read_demo_file(bench / "bench.json"))
+        report = read_demo_file(bench / "report.md")
     rows = result["rows"]
     checks = judge_int8_rows(rows, DEMO_TARGETS)
     measured = dt.datetime.fromtimestamp((bench / "bench.json").stat().st_mtime, dt.timezone.utc)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _demo_museum import read_demo_file  # noqa: E402
 from _machine import LoadMonitor, LoadRecord, command_line, describe_machine, machine_lines, now  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "student_speed"
@@ -298,9 +299,9 @@ def run_paper_scale(args: argparse.Namespace) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- part 2: the demo
 def run_demo_scale(demo: Path, targets: Targets) -> dict[str, Any]:
     """Accuracy (eval_test.json of both runs) and latency (the demo's bench.json) of the distilled demo student."""
-    teacher_eval = json.loads((demo / "run" / "eval_test.json").read_text(encoding="utf-8"))
-    student_eval = json.loads((demo / "student" / "eval_test.json").read_text(encoding="utf-8"))
-    bench = json.loads((demo / "bench" / "bench.json").read_text(encoding="utf-8"))
+    teacher_eval = json.loads(read_demo_file(demo / "run" / "eval_test.json"))
+    student_eval = json.loads(read_demo_file(demo / "student" / "eval_test.json"))
+    bench = json.loads(read_demo_file(demo / "bench" / "bench.json"))
     if "folders" not in bench or len(bench["folders"]) < 2:
         raise SystemExit(f"{demo}/bench/bench.json holds one export folder; rerun `mocar demo` to bench the student")
     teacher = bench["folders"][0]["label"]

@@ -308,13 +308,18 @@ def _int8_options(args: argparse.Namespace) -> dict[str, list[str]]:
 
 
 def _cmd_export_int8_auto(args: argparse.Namespace) -> int:
-    from mocar.export.int8_select import format_selection, select_int8
+    from mocar.export.int8_select import default_candidates, format_selection, select_int8
 
     if args.formats != "onnx,tflite,coreml" or args.precisions != "fp32,fp16,int8":
         raise MocarError("--int8 auto exports ONNX and TFLite in fp32 and int8 by itself; "
                          "leave out --formats/--precisions (CoreML offers one int8 variant only)")
+    if args.checkpoint != "best" or args.strict:
+        raise MocarError("--int8 auto exports the run's best checkpoint and judges by the parity policy; "
+                         "leave out --checkpoint/--strict (use --policy)")
+    chosen = {key.split("_")[0]: names for key, names in _int8_options(args).items()}  # "onnx"/"tflite"
     selections = select_int8(args.run, args.out, data_dir=args.data, policy=args.policy, threads=(args.threads,),
-                             calib_images=args.calib_images, img_size=args.img_size, prune=True)
+                             calib_images=args.calib_images, img_size=args.img_size, prune=True,
+                             candidates={**default_candidates(), **chosen})
     print(format_selection(selections))
     _write_phone_files(args)
     return 0
@@ -325,12 +330,14 @@ def _write_phone_files(args: argparse.Namespace) -> None:
     from mocar.export.android_assets import run_index_dir, write_android_assets
     from mocar.export.golden import write_export_goldens
 
-    if args.golden:
+    if args.golden is not None:  # --golden 0 reaches write_golden's own "count must be >= 1" error
         for folder in write_export_goldens(args.out, args.golden, args.run, args.data, args.index):
             print(f"golden vectors: {folder}")
     if args.android_assets:
-        written = write_android_assets(args.out, args.android_assets, args.index or run_index_dir(args.run))
-        print(f"android assets: {len(written)} files in {args.android_assets}")
+        index_dir = args.index or run_index_dir(args.run)
+        written = write_android_assets(args.out, args.android_assets, index_dir)
+        skipped = "" if index_dir else f" (models only: {args.run}/index not found, no reference index bundled)"
+        print(f"android assets: {len(written)} files in {args.android_assets}{skipped}")
 
 
 def _csv(value: str) -> list[str]:

@@ -43,6 +43,10 @@ def test_assets_hold_the_models_and_an_exact_copy_of_the_index(tiny_tflite_expor
     np.testing.assert_array_equal(_read(folder, layout, "scales"), index.scales)
     np.testing.assert_array_equal(_read(folder, layout, "offsets"), index.offsets)
     np.testing.assert_array_equal(_read(folder, layout, "components"), index.components)
+    assert set(layout["arrays"]) == {"codes", "scales", "offsets", "components", "rerank", "rerank_offsets"}
+    np.testing.assert_array_equal(_read(folder, layout, "rerank"), index.rerank)  # float16 re-rank codes
+    np.testing.assert_array_equal(_read(folder, layout, "rerank_offsets"), index.rerank_offsets)
+    assert layout["rerank_candidates"] == index.rerank_candidates == 8
     assert (folder / "index.json").read_bytes() == (index_dir / "index.json").read_bytes()
     objects = json.loads((folder / "objects.json").read_text(encoding="utf-8"))
     thumbs = (folder / "thumbnails.bin").read_bytes()

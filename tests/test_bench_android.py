@@ -60,6 +60,9 @@ elif args[0] == "shell":
     elif words[:2] == ["chmod", "+x"]:
         phone(words[2]).chmod(0o755)
     elif words[:2] == ["rm", "-rf"]:
+        if os.environ.get("FAKE_FAIL_RM"):  # e.g. the phone was unplugged midway
+            print("error: device 'PIXEL123' not found", file=sys.stderr)
+            sys.exit(1)
         shutil.rmtree(phone(words[2]), ignore_errors=True)
     elif os.access(phone(words[0]), os.X_OK):
         flags = dict(w[2:].split("=", 1) for w in words[1:])
@@ -195,6 +198,18 @@ def test_output_without_timings_names_the_run_and_cleans_up(phone, monkeypatch):
                                                 r"benchmark_model output has no 'Inference timings in us:' line"):
         bench_on_device(config(), [exports])
     assert _phone_files(root) == before and calls()[-1][2:3] == ["shell"] and calls()[-1][3].startswith("rm -rf ")
+
+
+def test_a_failed_cleanup_does_not_hide_the_error_that_stopped_the_run(phone, monkeypatch):
+    config, calls, root, exports = phone
+    monkeypatch.setenv("FAKE_SILENT_FAILURE", "1")
+    monkeypatch.setenv("FAKE_FAIL_RM", "1")
+    with pytest.warns(UserWarning, match="could not remove /data/local/tmp/mocar_bench_"), \
+            pytest.raises(AndroidBenchError, match="no 'Inference timings in us:' line"):
+        bench_on_device(config(), [exports])
+    monkeypatch.delenv("FAKE_SILENT_FAILURE")
+    with pytest.raises(AndroidBenchError, match=r"rm -rf /data/local/tmp/mocar_bench_\w+'` failed"):
+        bench_on_device(config(), [exports])  # a run that succeeded: the failed removal is the error
 
 
 @pytest.mark.parametrize("devices, serial, message", [

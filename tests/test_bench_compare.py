@@ -94,7 +94,7 @@ def _evidence(export, ref_pred, out_pred, targets, years=None, shift=0.0):
     out = {"logits": onehot(out_pred)}
     if years is not None:
         ref["year"], out["year"] = np.asarray(years, float), np.asarray(years, float) + shift
-    return Evidence("t", export, ["a", "b", "c"], np.asarray(targets), None, ref, out)
+    return Evidence("t", export, ["a", "b", "c"], np.asarray(targets), ref, out)
 
 
 def test_confusion_difference_of_the_worst_export():

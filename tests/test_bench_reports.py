@@ -93,3 +93,15 @@ def test_thread_contention_lists_only_slower_two_thread_files(reports):
             {"folder": "e", "export": "b", "threads": 1, "p50_ms": 10.0},
             {"folder": "e", "export": "b", "threads": 2, "p50_ms": 6.0}]
     assert reports.thread_contention(rows) == ["e/a: 10.0 ms at 1 thread, 12.5 ms at 2"]
+
+
+def test_a_missing_demo_file_is_named(tmp_path):
+    import pytest
+
+    from benchmark_scripts import load_benchmark
+
+    load_benchmark("bench_reports")  # puts benchmarks/ on the path for its helpers
+    from _demo_museum import read_demo_file
+
+    with pytest.raises(SystemExit, match=r"bench\.json not found: run `make demo`"):
+        read_demo_file(tmp_path / "bench" / "bench.json")

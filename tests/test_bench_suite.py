@@ -166,3 +166,12 @@ def test_android_rows_from_a_fake_phone_join_the_report(exported, tmp_path, monk
     report = (tmp_path / "b" / "report.md").read_text()
     assert "mean ms" in report and "Google Pixel 7 (Android 14 (API 34))" in report
     assert list((phone / "data/local/tmp").iterdir()) == []
+
+
+def test_run_refuses_unusable_timing_settings_before_any_work(tmp_path):
+    from mocar.bench.suite import run
+    from mocar.errors import InputError
+
+    for settings in ({"runs": 0}, {"warmup": -1}, {"threads": ()}, {"threads": (0, 2)}):
+        with pytest.raises(InputError, match="need runs >= 1, warmup >= 0 and thread counts >= 1"):
+            run(tmp_path / "no_export_folder", **settings)  # the folder would fail later, with another message

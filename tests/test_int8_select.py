@@ -126,3 +126,10 @@ def test_export_int8_auto_is_wired_to_select_int8(monkeypatch, tmp_path, capsys)
     assert str(run).endswith("run") and kw["prune"] is True and kw["threads"] == (1,)
     assert cli.main(["export", "--run", "r", "--out", "o", "--int8", "auto", "--formats", "coreml"]) == 2
     assert "--int8 auto" in capsys.readouterr().err
+    calls.clear()
+    assert cli.main(["export", "--run", "r", "--out", "o", "--int8", "auto", "--tflite-int8",
+                     "integer_quant_float_norm,dynamic_range"]) == 0  # narrows TFLite, keeps every ONNX recipe
+    assert calls[0][2]["candidates"] == {**int8_select.default_candidates(),
+                                         "tflite": ["integer_quant_float_norm", "dynamic_range"]}
+    assert cli.main(["export", "--run", "r", "--out", "o", "--int8", "auto", "--checkpoint", "last"]) == 2
+    assert "leave out --checkpoint/--strict" in capsys.readouterr().err

@@ -17,3 +17,4 @@ def test_rerank_rows_recover_exact_search_and_memory_excludes_storage(tmp_path):
     assert reranked["size_mb"] == compact["size_mb"] < reranked["storage_mb"]
     assert reranked["storage_mb"] - compact["storage_mb"] == pytest.approx(4 * 1500 * 64 / 1e6)  # float32 [N, D]
     assert bench.verdict(reranked) == "n/a (not timed)"
+

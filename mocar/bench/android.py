@@ -240,6 +240,21 @@ def bench_on_device(config: AndroidBenchConfig, export_dirs: Sequence[str | Path
                     identity = {**identities[path], **machine, "threads": threads, "delegate": delegate}
                     where = f"{machine['device']}: {path.name} ({delegate}, {threads} threads)"
                     rows.append(validate_row(_parsed_row(adb.shell(*command), identity, where), where))
-    finally:
-        adb.shell("rm", "-rf", remote)
+    except BaseException:
+        _remove(adb, remote, failing=True)
+        raise
+    _remove(adb, remote)
     return rows
+
+
+def _remove(adb: Adb, remote: str, failing: bool = False) -> None:
+    """Removes the pushed folder. When the run already ``failing`` (e.g. the phone went away), a failed
+    removal is only a warning: it must not replace the error that stopped the run."""
+    import warnings
+
+    try:
+        adb.shell("rm", "-rf", remote)
+    except AndroidBenchError as err:
+        if not failing:
+            raise
+        warnings.warn(f"could not remove {remote} from the phone: {err}", stacklevel=2)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mocar.bench.parity import top1_agreement
 from mocar.bench.rows import REFERENCE_FILE
 
 if TYPE_CHECKING:
@@ -230,7 +231,7 @@ def worst_export(evidence: Sequence[Evidence]) -> Evidence | None:
     exports = [e for e in evidence if e.export != REFERENCE_FILE]
     if not exports:
         return None
-    agreement = [float(np.mean(e.outputs["logits"].argmax(1) == e.reference["logits"].argmax(1))) for e in exports]
+    agreement = [top1_agreement(e.reference["logits"], e.outputs["logits"]) for e in exports]
     return exports[int(np.argmin(agreement))]
 
 

@@ -95,6 +95,7 @@ def markdown_report(result: dict[str, Any]) -> str:
     """``report.md``: header, machine, the table, flipped predictions."""
     rows = result["rows"]
     folders = result.get("folders") or []
+    memory = memory_line(rows)
     lines = [f"# mocar bench — {result['split']} split, {result['images']} images", "", _machine_line(rows)]
     if len(folders) > 1:
         lines += ["", "Folders (each against its own float reference; \"vs 1st\" columns against the first):"]
@@ -104,7 +105,7 @@ def markdown_report(result: dict[str, Any]) -> str:
               "(leave-one-out cosine search over the split) with the reference's."
               + (" `mean ms`: rows whose tool reports a mean but no median (LiteRT benchmark_model); their `× fp32` "
                  "compares means." if any(c[0] == "mean_ms" for c in columns_for(rows)) else ""), "",
-              *([memory_line(rows), ""] if memory_line(rows) else []),
+              *([memory, ""] if memory else []),
               format_bench_table(rows), "", "## Flipped predictions (first 5 per export)", ""]
     multi = len(folders) > 1
     for p in result["parity"]:

@@ -90,7 +90,6 @@ class Evidence:
     export: str
     labels: list[str]
     targets: np.ndarray
-    true_years: np.ndarray | None
     reference: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray] = field(repr=False)
 
@@ -287,13 +286,18 @@ def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], ru
                 "simulated": bool(runner.simulated), "imported": False, "size_mb": entry["size_bytes"] / 1e6,
                 **parity_row(ref_out, outputs, targets, years)}
         parity_rows.append({**base, "flips": flipped(ids, ref_out["logits"], outputs["logits"], labels)[:20]})
-        evidence.append(Evidence(folder.label, entry["file"], labels, targets, years, ref_out, outputs))
+        evidence.append(Evidence(folder.label, entry["file"], labels, targets, _plotted(ref_out), _plotted(outputs)))
         del runner  # its memory (and threads) must not weigh on the timings below
         peak = memory_fields(path, images, max(threads), warmup, base["simulated"]) if memory else {}
         for t in threads:
             rows.append({**base, "threads": t, **time_runner(path, images, t, runs, warmup), **peak, **machine,
                          "load_1m": _load_1m()})
     return rows, parity_rows, evidence
+
+
+def _plotted(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The outputs the report's plots read (logits, year): the embeddings of every file need not wait for them."""
+    return {name: value for name, value in outputs.items() if name in ("logits", "year")}
 
 
 def add_ratios(rows: list[dict[str, Any]]) -> None:
@@ -364,6 +368,9 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
         AndroidBenchError: With ``android``, no usable phone or a failed run on it.
         PolicyViolation: With ``check``, when any export breaks the policy (after writing the reports).
     """
+    if runs < 1 or warmup < 0 or not threads or min(threads) < 1:
+        raise InputError(f"need runs >= 1, warmup >= 0 and thread counts >= 1; got runs={runs}, warmup={warmup}, "
+                         f"threads={tuple(threads)}")
     paths = [exports_dir] if isinstance(exports_dir, (str, Path)) else list(exports_dir)
     folders = open_folders(paths)
     imported = [row for path in imports for row in load_imported_rows(path)]  # fail early on a bad file

@@ -33,7 +33,7 @@ import numpy as np
 
 from mocar.errors import InputError
 from mocar.export.tflite_file import read_tflite_metadata
-from mocar.field.index import FILES, ReferenceIndex
+from mocar.field.index import ARRAY_KEYS, FILES, ReferenceIndex
 from mocar.utils.io import atomic_write_bytes, atomic_write_text
 
 LAYOUT_SCHEMA = "mocar-android-index"
@@ -41,16 +41,15 @@ LAYOUT_VERSION = 1
 INDEX_FOLDER = "reference_index"
 DEFAULT_FLAVOURS = ("float32", "dynamic_range")
 MODEL_STEM = "model"  # mocar.export.run names every file model_<precision>[...]
-_ARRAY_FILES = {"codes": "codes.bin", "scales": "scales.bin", "offsets": "offsets.bin",
-                "components": "components.bin", "rerank": "rerank.bin", "rerank_scales": "rerank_scales.bin",
-                "rerank_offsets": "rerank_offsets.bin"}
+_ARRAY_FILES = {key: f"{key}.bin" for key in ARRAY_KEYS}  # every array an index may hold, one raw file each
 
 
 def _json_text(value: Any) -> str:
     return json.dumps(value, indent=1, ensure_ascii=False) + "\n"
 
 
-def _little_endian(array: np.ndarray) -> bytes:
+def little_endian(array: np.ndarray) -> bytes:
+    """The array's raw bytes in little-endian order (what the phone's reader expects)."""
     return np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
 
 
@@ -75,7 +74,7 @@ def convert_index(index_dir: Path, out_dir: Path) -> list[Path]:
         array = getattr(index, key)
         if array is None:
             continue
-        atomic_write_bytes(out_dir / name, _little_endian(np.asarray(array)))
+        atomic_write_bytes(out_dir / name, little_endian(np.asarray(array)))
         arrays[key] = {"file": name, "dtype": str(array.dtype), "shape": list(array.shape)}
         written.append(out_dir / name)
     objects = [{**index.object_record(row), "thumb_offset": int(index.objects.at[row, "thumb_offset"]),

@@ -39,7 +39,7 @@ from mocar.data.images import load_rgb, to_rgb
 from mocar.data.transforms import INTERPOLATIONS
 from mocar.errors import InputError
 from mocar.export.metadata import read_metadata
-from mocar.utils.io import atomic_write_bytes, atomic_write_text, json_safe
+from mocar.utils.io import atomic_write_bytes, atomic_write_text, json_safe, read_yaml
 
 GOLDEN_DIR = "golden"
 GOLDEN_FLAVOURS = ("float32", "dynamic_range", "full_integer_quant")  # float, fast int8, int8 I/O
@@ -54,10 +54,22 @@ RANDOM_RESIZE_CHECKS = 24  # plus this many random small shapes (both pass order
 CHECK_INTERPOLATIONS = ("bilinear", "bicubic")
 
 
+def _training_data(run_dir: Path) -> str:
+    """The prepared data folder a run was trained on (its config.yaml), or a clear error naming the file."""
+    config = run_dir / "config.yaml"
+    try:
+        return read_yaml(config)["train"]["data"]
+    except (OSError, KeyError, TypeError) as err:
+        raise InputError(f"{config}: cannot read train.data ({type(err).__name__}: {err}); pass the prepared "
+                         "data folder explicitly (--data)") from None
+
+
 def _save_array(path: Path, array: np.ndarray) -> dict[str, Any]:
     """Writes raw little-endian bytes; returns ``{file, dtype, shape}`` relative to the golden folder."""
+    from mocar.export.android_assets import little_endian
+
     array = np.ascontiguousarray(array)
-    atomic_write_bytes(path, array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
+    atomic_write_bytes(path, little_endian(array))
     return {"file": f"{path.parent.name}/{path.name}", "dtype": str(array.dtype), "shape": list(array.shape)}
 
 
@@ -211,7 +223,6 @@ def write_export_goldens(export_dir: Path, count: int, run_dir: Path, data_dir: 
     """
     from mocar.export.android_assets import MODEL_STEM, run_index_dir
     from mocar.export.to_tflite import tflite_file_name
-    from mocar.utils.io import read_yaml
 
     export_dir, run_dir = Path(export_dir), Path(run_dir)
     files = [export_dir / tflite_file_name(MODEL_STEM, flavour) for flavour in GOLDEN_FLAVOURS]
@@ -219,6 +230,6 @@ def write_export_goldens(export_dir: Path, count: int, run_dir: Path, data_dir: 
     if not files:
         raise InputError(f"{export_dir}: no TFLite file to write golden vectors for (expected one of "
                          f"{[tflite_file_name(MODEL_STEM, f) for f in GOLDEN_FLAVOURS]}); export with --formats tflite")
-    data_dir = Path(data_dir or read_yaml(run_dir / "config.yaml")["train"]["data"])
+    data_dir = Path(data_dir or _training_data(run_dir))
     index_dir = index_dir or run_index_dir(run_dir)
     return [write_golden(f, data_dir, export_dir / GOLDEN_DIR / f.stem, count, index_dir) for f in files]

@@ -462,7 +462,7 @@ def export_tflite(job: ExportJob) -> list[ExportedFile]:
     """Exports ``job.model_file`` to the requested TFLite precisions/flavours (see module docstring).
 
     Options (``job.options``, shared by all formats hence the prefix): ``tflite_int8_flavours``
-    (subset of :data:`INT8_FLAVOURS`, default all), ``tflite_stem`` (file name stem, default
+    (subset of :data:`INT8_FLAVOURS`, default :data:`DEFAULT_INT8_FLAVOURS`), ``tflite_stem`` (file name stem, default
     ``model`` like the ONNX files), ``tflite_latency_threads`` (default 2). Each file's ``seconds``
     is the shared tracing + onnx2tf time (one onnx2tf run writes every flavour).
 

@@ -194,7 +194,9 @@ def distill_config(teacher_dir: str | Path, student: str, out: str | Path, **ove
     teacher = Path(teacher_dir)
     if not (teacher / "best.pt").is_file():
         raise ConfigError(f"{teacher}: no best.pt; the teacher must be a trained mocar run folder")
-    saved = read_yaml(teacher / "config.yaml") if (teacher / "config.yaml").is_file() else None
+    if not (teacher / "config.yaml").is_file():
+        raise ConfigError(f"{teacher / 'config.yaml'} not found; the teacher must be a run folder written by mocar train")
+    saved = read_yaml(teacher / "config.yaml")
     try:
         train, model, schedule = saved["train"], saved["model"], saved["schedule"]
         fields = dict(data=train["data"], out=str(out), preset=student, arch=model["arch"], hidden=model["hidden"],

@@ -103,15 +103,39 @@ public final class ReferenceIndex {
                     + "] and rerank_candidates " + candidates + "; expected [" + count + ", " + sourceDims + "] and >= 1");
         }
         Map<String, Object> meta = Json.parseObject(text(files.apply("index.json")));
-        List<Object> objects = asList(Json.parse(text(files.apply(Json.string(layout, "objects")))));
+        String objectsName = Json.string(layout, "objects");
+        if (objectsName == null) {
+            throw new IllegalArgumentException("layout.json: no 'objects' file");
+        }
+        List<Object> objects = asList(Json.parse(text(files.apply(objectsName))));
         if (objects.size() != count) {
-            throw new IllegalArgumentException("objects.json has " + objects.size() + " records for " + count
+            throw new IllegalArgumentException(objectsName + " has " + objects.size() + " records for " + count
                     + " references");
         }
         String thumbName = Json.string(layout, "thumbnails");
         ByteBuffer thumbnails = thumbName == null ? null : files.apply(thumbName);
+        checkRecords(objects, objectsName, thumbnails == null ? 0 : thumbnails.remaining());
         return new ReferenceIndex(meta, codes, rerank, candidates, components == null ? null : components.floats(),
                 sourceDims, objects, thumbnails);
+    }
+
+    /** Every record an object whose thumbnail bytes lie inside thumbnails.bin: checked once, at load. */
+    @SuppressWarnings("unchecked")
+    private static void checkRecords(List<Object> objects, String file, long thumbnailBytes) {
+        for (int row = 0; row < objects.size(); row++) {
+            if (!(objects.get(row) instanceof Map)) {
+                throw new IllegalArgumentException(file + " record " + row + " is " + Json.typeName(objects.get(row))
+                        + "; expected an object");
+            }
+            Map<String, Object> record = (Map<String, Object>) objects.get(row);
+            Double offset = Json.number(record, "thumb_offset");
+            Double size = Json.number(record, "thumb_size");
+            if (offset == null || size == null || offset < 0 || size < 0
+                    || (size > 0 && offset + size > thumbnailBytes)) {
+                throw new IllegalArgumentException(file + " record " + row + ": thumb_offset " + offset
+                        + " / thumb_size " + size + " do not lie inside the " + thumbnailBytes + " thumbnail bytes");
+            }
+        }
     }
 
     @SuppressWarnings("unchecked")
@@ -193,9 +217,10 @@ public final class ReferenceIndex {
         java.util.Arrays.sort(candidates); // ascending rows: topK below then keeps ties at the lower row
         float[] rescored = rerank.score(candidates, normalized);
         SearchResult best = topK(rescored, Math.min(k, candidates.length));
-        int[] rows = new int[best.size()];
+        int[] bestRows = best.rows();
+        int[] rows = new int[bestRows.length];
         for (int i = 0; i < rows.length; i++) {
-            rows[i] = candidates[best.rows()[i]];
+            rows[i] = candidates[bestRows[i]];
         }
         return new SearchResult(rows, best.similarities());
     }
@@ -355,13 +380,20 @@ public final class ReferenceIndex {
                 return null;
             }
             List<Object> dims = Json.list(entry, "shape");
+            String file = Json.string(entry, "file");
+            if (dims == null || file == null || entry.get("dtype") == null) {
+                throw new IllegalArgumentException("layout.json: arrays." + key + " needs 'file', 'dtype' and 'shape'");
+            }
             int[] shape = new int[dims.size()];
             long elements = 1;
             for (int i = 0; i < shape.length; i++) {
+                if (!(dims.get(i) instanceof Double)) {
+                    throw new IllegalArgumentException("layout.json: arrays." + key + ".shape holds "
+                            + Json.typeName(dims.get(i)) + "; expected numbers");
+                }
                 shape[i] = ((Double) dims.get(i)).intValue();
                 elements *= shape[i];
             }
-            String file = Json.string(entry, "file");
             Array array = new Array(Json.string(entry, "dtype"), shape, files.apply(file));
             long expected = elements * array.itemSize();
             if (array.data.remaining() != expected) {

@@ -73,7 +73,7 @@ public class ReferenceIndexTest {
                 + "\"codes\": {\"file\": \"codes.bin\", \"dtype\": \"float32\", \"shape\": [4, 1]},"
                 + "\"components\": {\"file\": \"components.bin\", \"dtype\": \"float32\", \"shape\": [1, 2]},"
                 + "\"rerank\": {\"file\": \"rerank.bin\", \"dtype\": \"float32\", \"shape\": [4, 2]}},"
-                + "\"rerank_candidates\": " + candidates + ", \"objects\": \"objects.json\", \"thumbnails\": null}"));
+                + "\"rerank_candidates\": " + candidates + ", \"objects\": \"objects.json\", \"thumbnails\": \"thumbnails.bin\"}"));
         files.put("codes.bin", floats(1f, 0.8f, 0.8f, 0f));
         files.put("components.bin", floats(1f, 0f));
         files.put("rerank.bin", floats(1f, 0f, 0.8f, 0.6f, 0.8f, -0.6f, 0f, 1f));
@@ -128,6 +128,18 @@ public class ReferenceIndexTest {
         Map<String, ByteBuffer> files = files();
         files.put("codes.bin", ByteBuffer.wrap(new byte[] {1, 2, 3}));
         ReferenceIndex.load(files::get);
+    }
+
+    @Test
+    public void recordsPointingPastTheThumbnailsAreRefusedAtLoad() {
+        Map<String, ByteBuffer> files = files();
+        files.put("thumbnails.bin", ByteBuffer.wrap(new byte[] {1, 2, 3, 4, 5})); // record 2 needs bytes 4-5
+        try {
+            ReferenceIndex.load(files::get);
+            fail("a record outside thumbnails.bin was accepted");
+        } catch (IllegalArgumentException expected) {
+            assertEquals(true, expected.getMessage().startsWith("objects.json record 2: thumb_offset 4.0"));
+        }
     }
 
     @Test
