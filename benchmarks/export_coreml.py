@@ -8,7 +8,7 @@ how far each file's arithmetic moves the outputs, not the accuracy a trained net
 (``X.npy``: normalised float32 NCHW images, e.g. an export job's calibration file).
 
 Control row per int8 file (pure PyTorch, no CoreML file involved): the float32 model with the
-int8 weights of :func:`mocar.export.coreml_weights.int8_weight_recipe`, so the error of
+int8 weights of :func:`mocar.runtime.coreml_weights.int8_weight_recipe`, so the error of
 quantising the weights can be told apart from that of fp16 compute.
 
 Per case (each in a fresh process, so import order and peak memory are per case):
@@ -97,7 +97,7 @@ def int8_weight_control(wrapped, images: np.ndarray, threshold: int) -> dict[str
     """float32 outputs of the model with recipe-int8 weights in the layers the exporter quantises."""
     import torch
 
-    from mocar.export.coreml_weights import int8_weight_recipe
+    from mocar.runtime.coreml_weights import int8_weight_recipe
 
     quantized = copy.deepcopy(wrapped)
     with torch.no_grad():
@@ -113,9 +113,9 @@ def run_case(case: dict, work: Path) -> list[dict]:
     """Exports one case, measures it and returns one row per precision (+ the int8 control)."""
     import torch
 
-    from mocar.bench.runners.coreml_runner import CoreMLRunner
-    from mocar.export.base import ExportJob
-    from mocar.export.coreml_weights import read_quantized_weights
+    from mocar.runtime.runners.coreml_runner import CoreMLRunner
+    from mocar.export.job import ExportJob
+    from mocar.runtime.coreml_weights import read_quantized_weights
     from mocar.export.to_coreml import DEFAULT_WEIGHT_THRESHOLD, capture_program, export_coreml, import_coremltools
     from mocar.model import ExportWrapper, prepare_for_export
 

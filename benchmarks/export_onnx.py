@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def machine() -> dict[str, str]:
     """CPU model, cores and versions for the result file."""
-    from mocar.export.metadata import package_versions
+    from mocar.runtime.metadata import package_versions
 
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -152,7 +152,7 @@ def time_in_rounds(runners: dict[str, object], image: np.ndarray, runs: int, rou
 
 
 def bench_tiny(args: argparse.Namespace, work: Path) -> list[dict]:
-    from mocar.bench.runners import open_runner
+    from mocar.runtime.runners import open_runner
     from mocar.export.reference import normalize_images
     from mocar.export.run import export_run
     from mocar.export.to_onnx import INT8_FLAVOURS
@@ -183,7 +183,7 @@ def bench_tiny(args: argparse.Namespace, work: Path) -> list[dict]:
 
 
 def _mean_std(onnx_file: Path) -> tuple[list[float], list[float]]:
-    from mocar.export.metadata import read_metadata
+    from mocar.runtime.metadata import read_metadata
 
     metadata = read_metadata(onnx_file)
     return metadata["input"]["mean"], metadata["input"]["std"]
@@ -193,10 +193,10 @@ def bench_r50(args: argparse.Namespace, work: Path, tiny_run_dir: Path) -> list[
     """Random-init R50x1 at 224 px: export each precision/flavour, validate on real images, time."""
     import torch
 
-    from mocar.bench.runners import open_runner
+    from mocar.runtime.runners import open_runner
     from mocar.data.dataset import PreparedData
-    from mocar.export.base import ExportJob
-    from mocar.export.metadata import metadata_from_model_config
+    from mocar.export.job import ExportJob
+    from mocar.runtime.metadata import metadata_from_model_config
     from mocar.export.reference import calibration_rows, decode_images, normalize_images, reference_outputs
     from mocar.export.to_onnx import INT8_FLAVOURS, export_onnx
     from mocar.export.validate import ValidationContext, validate_outputs

@@ -44,10 +44,10 @@ import torch  # before anything that could pull TensorFlow (TOOLCHAIN_NOTES)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mocar.bench.runners.tflite_runner import TFLiteRunner  # noqa: E402
-from mocar.export.base import ExportedFile, ExportJob  # noqa: E402
-from mocar.export.metadata import metadata_from_model_config  # noqa: E402
-from mocar.export.tflite_file import invoke  # noqa: E402
+from mocar.runtime.runners.tflite_runner import TFLiteRunner  # noqa: E402
+from mocar.export.job import ExportedFile, ExportJob  # noqa: E402
+from mocar.runtime.metadata import metadata_from_model_config  # noqa: E402
+from mocar.runtime.tflite_file import invoke  # noqa: E402
 from mocar.model import create_model_from_preset, load_model, save_model  # noqa: E402
 
 DEFAULT_CASES = ("mocar_tiny:128", "mocar_r50x1:224")

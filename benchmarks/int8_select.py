@@ -49,7 +49,7 @@ def main() -> None:
     text = [f"# int8 auto-selection: {args.run}", "", f"Command: `{command_line(__file__)}`", f"Date: {now()}", "",
             "Machine:", *machine_lines(machine), f"- load: {load.record.describe()}", "",
             f"Split: {bench['split']} ({bench['images']} images); latency batch 1, {args.runs} timed runs, "
-            f"decided at {max(threads)} thread(s); default parity policy (mocar/bench/default_policy.yaml).", "",
+            f"decided at {max(threads)} thread(s); default parity policy (mocar/runtime/default_policy.yaml).", "",
             format_selection(selections), "## Parity of every file (vs model.pt)", "",
             "| file | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for row in figures:

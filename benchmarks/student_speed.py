@@ -430,7 +430,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def machine() -> dict[str, str]:
     """_machine's description plus the runtime versions."""
-    from mocar.export.metadata import package_versions
+    from mocar.runtime.metadata import package_versions
 
     versions = package_versions(("onnx", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert"))
     return {**describe_machine(), **{name: str(version) for name, version in versions.items()}}

@@ -33,7 +33,7 @@ DEMO = Path("runs/demo")
 
 def run_all(model, image_nhwc: np.ndarray) -> dict[str, np.ndarray]:
     """Every tensor's value (dequantised to float) after one run, by name."""
-    from mocar.export.tflite_file import dequantize, quantize, tensor_info
+    from mocar.runtime.tflite_file import dequantize, quantize, tensor_info
 
     detail = model.get_input_details()[0]
     model.set_tensor(detail["index"], quantize(image_nhwc, tensor_info(detail)))
@@ -50,7 +50,7 @@ def run_all(model, image_nhwc: np.ndarray) -> dict[str, np.ndarray]:
 
 def drift(float_file: Path, int8_file: Path, images_nhwc: np.ndarray) -> list[dict]:
     """One row per int8 operator whose output the float file also has (see the module docstring)."""
-    from mocar.export.tflite_file import load_interpreter
+    from mocar.runtime.tflite_file import load_interpreter
 
     reference, quantized = (load_interpreter(f, threads=1, inspect=True) for f in (float_file, int8_file))
     runs = [(run_all(reference, image[None]), run_all(quantized, image[None])) for image in images_nhwc]

@@ -6,12 +6,15 @@ start fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mocar.errors import MocarError
+from mocar.train.config import DISTILL_FLAG_HELP, FLAG_CHOICES, TRAIN_FLAG_HELP, TrainConfig
 
 
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
@@ -67,44 +70,36 @@ def _cmd_data_prepare(args: argparse.Namespace) -> int:
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="prepared data folder (mocar data prepare --out)")
-    parser.add_argument("--out", help="run folder to create")
     parser.add_argument("--config", type=Path, help="YAML file of training options (flags override it)")
-    parser.add_argument("--preset", help="model preset (mocar model presets), default mocar_tiny")
-    parser.add_argument("--arch", choices=["baseline", "maxavgcat", "mocar"], help="override the preset's architecture")
-    parser.add_argument("--backbone", help="override the preset's backbone (bit_tiny, bit_r50x1, bit_r152x2 or a "
-                        "student backbone; `mocar model presets` lists them)")
-    parser.add_argument("--hidden", type=int, help="MaxAvg-Cat hidden width (embedding size)")
-    parser.add_argument("--dropout", type=float)
-    parser.add_argument("--pretrained", help="local BiT .npz or state-dict file for the backbone (no download)")
-    parser.add_argument("--loss", choices=["sum", "product", "both", "uncertainty"], help="MOCaR loss combination")
-    parser.add_argument("--steps", type=int, help="optimiser steps (default: BiT-HyperRule by data set size)")
-    parser.add_argument("--warmup", type=int, help="warm-up steps")
-    parser.add_argument("--batch-size", type=int, help="effective batch (default 512, as BiT)")
-    parser.add_argument("--micro-batch", type=int, help="images per forward pass (gradient accumulation)")
-    parser.add_argument("--lr", help="base learning rate, or 'auto' to run the lr range test first")
-    parser.add_argument("--mixup-alpha", type=float)
-    parser.add_argument("--image-size", type=int, help="training crop / model input size")
-    parser.add_argument("--resize", type=int, help="resize before the random crop")
-    parser.add_argument("--eval-every", type=int, help="validate every N steps (default: 10 times per run)")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--workers", type=int, help="data loader processes")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"])
-    parser.add_argument("--channels-last", action="store_true", default=None)
-    parser.add_argument("--stop-after", type=int, help="stop after this many steps (continue with --resume)")
-    parser.add_argument("--no-progress", action="store_true")
+    _add_config_flags(parser, TRAIN_FLAG_HELP)
 
 
-_TRAIN_FLAGS = ("data", "out", "preset", "arch", "backbone", "hidden", "dropout", "pretrained", "loss", "steps",
-                "warmup", "batch_size", "micro_batch", "lr", "mixup_alpha", "image_size", "resize", "eval_every",
-                "seed", "workers", "precision", "channels_last", "stop_after")
+def _add_config_flags(parser: argparse.ArgumentParser, help_by_field: dict[str, str]) -> None:
+    """One flag per named TrainConfig field: ``--kebab-case`` of the name and the field's type.
+
+    Every flag defaults to None (not given), so a value from ``--config`` or the teacher stands.
+    """
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    types = typing.get_type_hints(TrainConfig)
+    for name, help_text in help_by_field.items():
+        flag = "--" + name.replace("_", "-")
+        if types[name] is bool and defaults[name] is True:
+            parser.add_argument("--no-" + flag[2:], dest=name, action="store_false", default=None, help=help_text)
+        elif types[name] is bool:
+            parser.add_argument(flag, dest=name, action="store_true", default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=_flag_type(types[name]), choices=FLAG_CHOICES.get(name), help=help_text)
 
 
-def _train_config(args: argparse.Namespace):
-    from mocar.train.config import TrainConfig
+def _flag_type(annotation: object) -> Callable[[str], object] | None:
+    """The argparse type of a field: ``int`` for ``int | None``; None (the raw string) for a field of
+    several types, like ``lr`` (a number or 'auto'), which TrainConfig converts itself."""
+    kinds = [kind for kind in typing.get_args(annotation) if kind is not type(None)] or [annotation]
+    return kinds[0] if len(kinds) == 1 else None
 
-    flags = {k: getattr(args, k) for k in _TRAIN_FLAGS}
-    flags["progress"] = False if args.no_progress else None
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    flags = {name: getattr(args, name) for name in TRAIN_FLAG_HELP}
     if args.config:
         return TrainConfig.from_yaml(args.config, **flags)
     return TrainConfig.from_dict({k: v for k, v in flags.items() if v is not None})
@@ -133,9 +128,6 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     ev.set_defaults(handler=_cmd_eval)
 
 
-_KD_FLAGS = ("kd_temperature", "kd_alpha", "kd_year_weight", "kd_embed_weight")
-
-
 def _add_distill_command(sub: argparse._SubParsersAction) -> None:
     dis = sub.add_parser(
         "distill", help="distil a trained run into a phone-fast student (BatchNorm mobile backbone)",
@@ -145,10 +137,7 @@ def _add_distill_command(sub: argparse._SubParsersAction) -> None:
     dis.add_argument("--student", default="student_tiny", help="student preset (mocar model presets), "
                      "e.g. student_efficientnet_lite0, student_resnet50; default student_tiny")
     _add_training_options(dis)
-    dis.add_argument("--kd-temperature", type=float, help="softmax temperature of the soft targets (default 4)")
-    dis.add_argument("--kd-alpha", type=float, help="weight of the soft targets vs the labels, 0..1 (default 0.9)")
-    dis.add_argument("--kd-year-weight", type=float, help="weight of the teacher's year vs the true year (default 0.5)")
-    dis.add_argument("--kd-embed-weight", type=float, help="weight of 1 - cos(student, teacher embedding) (default 0)")
+    _add_config_flags(dis, DISTILL_FLAG_HELP)
     dis.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a distillation run from its last.pt")
     dis.set_defaults(handler=_cmd_distill)
 
@@ -158,37 +147,30 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
     if args.resume:
         run = distill(None, args.student, args.resume, resume=True, stop_after=args.stop_after,
-                      progress=False if args.no_progress else None)
+                      progress=args.progress)
     else:
         if not args.teacher or not args.out:
             raise MocarError("mocar distill needs --teacher RUN_DIR and --out RUN_DIR (or --resume RUN_DIR)")
-        flags = {k: getattr(args, k) for k in _TRAIN_FLAGS + _KD_FLAGS if k not in ("preset", "out")}
-        flags["progress"] = False if args.no_progress else None
-        if args.config:  # teacher < YAML < flags
-            from mocar.train.config import TrainConfig
-            from mocar.utils.io import read_yaml
-
-            TrainConfig.from_yaml(args.config)  # validates the file, naming bad keys
-            flags = {**(read_yaml(args.config) or {}), **{k: v for k, v in flags.items() if v is not None}}
-        run = distill(args.teacher, args.student, args.out, **flags)
+        flags = {k: getattr(args, k) for k in [*TRAIN_FLAG_HELP, *DISTILL_FLAG_HELP] if k not in ("preset", "out")}
+        run = distill(args.teacher, args.student, args.out, config_file=args.config, **flags)
     print(f"student run folder: {run}")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mocar.train.loop import fit, resume_config
+    from mocar.train.loop import resume_config
+    from mocar.train.trainers import train
 
     if args.resume:
-        cfg = resume_config(args.resume, stop_after=args.stop_after, progress=False if args.no_progress else None)
-        run = fit(cfg, resume=True)
+        run = train(resume_config(args.resume, stop_after=args.stop_after, progress=args.progress), resume=True)
     else:
-        run = fit(_train_config(args))
+        run = train(_train_config(args))
     print(f"run folder: {run}")
     return 0
 
 
 def _cmd_lr_find(args: argparse.Namespace) -> int:
-    from mocar.train.loop import find_lr
+    from mocar.train.trainers import find_lr
 
     result = find_lr(_train_config(args))
     print(f"suggested base lr: {result.suggested_lr:.4g} (curve: {Path(args.out) / 'lr_find.png'})")
@@ -273,53 +255,35 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from mocar.export.run import export_run, format_manifest_table, manifest_failures
+    from mocar.export.run import export_run, failure_summary, format_manifest_table
+    from mocar.quantize.request import request_from_flags
 
     if args.int8 == "auto":
         return _cmd_export_int8_auto(args)
-    options = _int8_options(args)
+    int8 = request_from_flags(args.onnx_int8, args.tflite_int8)
     manifest = export_run(args.run, args.out, formats=_csv(args.formats), precisions=_csv(args.precisions),
                           img_size=args.img_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
-                          strict=False, data=args.data, threads=args.threads, options=options)
+                          strict=False, data=args.data, threads=args.threads, int8=int8)
     print(format_manifest_table(manifest))
     _write_phone_files(args)
-    failed, parity = manifest_failures(manifest)
-    if args.strict and (failed or parity):
-        print(f"mocar: export check failed: {len(failed)} failed, {len(parity)} out of tolerance", file=sys.stderr)
+    failure = failure_summary(manifest) if args.strict else None
+    if failure:
+        print(f"mocar: export check failed: {failure}", file=sys.stderr)
         return 1
     return 0
 
 
-def _int8_options(args: argparse.Namespace) -> dict[str, list[str]]:
-    """``--onnx-int8`` / ``--tflite-int8`` as exporter options, checked before any export starts."""
-    from mocar.export.to_onnx import INT8_FLAVOURS as ONNX_FLAVOURS
-    from mocar.export.to_tflite import INT8_FLAVOURS as TFLITE_FLAVOURS
-
-    options = {}
-    for flag, key, valid in (("--onnx-int8", "onnx_int8_flavours", ONNX_FLAVOURS),
-                             ("--tflite-int8", "tflite_int8_flavours", TFLITE_FLAVOURS)):
-        value = getattr(args, flag[2:].replace("-", "_"))
-        if value:
-            unknown = [name for name in _csv(value) if name not in valid]
-            if unknown:
-                raise MocarError(f"{flag} {value}: unknown {', '.join(unknown)}; valid: {', '.join(valid)}")
-            options[key] = _csv(value)
-    return options
-
-
 def _cmd_export_int8_auto(args: argparse.Namespace) -> int:
-    from mocar.export.int8_select import default_candidates, format_selection, select_int8
+    from mocar.bench.int8_select import refuse_auto_conflicts, select_int8
+    from mocar.quantize.request import OFFERED, request_from_flags
+    from mocar.quantize.select import format_selection
 
-    if args.formats != "onnx,tflite,coreml" or args.precisions != "fp32,fp16,int8":
-        raise MocarError("--int8 auto exports ONNX and TFLite in fp32 and int8 by itself; "
-                         "leave out --formats/--precisions (CoreML offers one int8 variant only)")
-    if args.checkpoint != "best" or args.strict:
-        raise MocarError("--int8 auto exports the run's best checkpoint and judges by the parity policy; "
-                         "leave out --checkpoint/--strict (use --policy)")
-    chosen = {key.split("_")[0]: names for key, names in _int8_options(args).items()}  # "onnx"/"tflite"
+    refuse_auto_conflicts(args.formats != "onnx,tflite,coreml", args.precisions != "fp32,fp16,int8",
+                          args.checkpoint, args.strict)
+    candidates = request_from_flags(args.onnx_int8, args.tflite_int8, unset=OFFERED)
     selections = select_int8(args.run, args.out, data_dir=args.data, policy=args.policy, threads=(args.threads,),
                              calib_images=args.calib_images, img_size=args.img_size, prune=True,
-                             candidates={**default_candidates(), **chosen})
+                             candidates={"onnx": candidates.onnx, "tflite": candidates.tflite})
     print(format_selection(selections))
     _write_phone_files(args)
     return 0
@@ -327,8 +291,8 @@ def _cmd_export_int8_auto(args: argparse.Namespace) -> int:
 
 def _write_phone_files(args: argparse.Namespace) -> None:
     """``--golden`` and ``--android-assets``: what the Android app and its core's tests need."""
-    from mocar.export.android_assets import run_index_dir, write_android_assets
-    from mocar.export.golden import write_export_goldens
+    from mocar.mobile.android_assets import run_index_dir, write_android_assets
+    from mocar.mobile.golden import write_export_goldens
 
     if args.golden is not None:  # --golden 0 reaches write_golden's own "count must be >= 1" error
         for folder in write_export_goldens(args.out, args.golden, args.run, args.data, args.index):
@@ -425,7 +389,7 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--threads", default="1,2", help="thread counts to time, e.g. 1,2")
     bench.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per file and thread count")
     bench.add_argument("--warmup", type=int, default=5)
-    bench.add_argument("--policy", type=Path, help="parity policy YAML (default: mocar/bench/default_policy.yaml)")
+    bench.add_argument("--policy", type=Path, help="parity policy YAML (default: mocar/runtime/default_policy.yaml)")
     bench.add_argument("--check", action="store_true", help="exit 1 when an export violates the policy; writes junit.xml")
     bench.add_argument("--out", type=Path, help="report folder (default EXPORTS/bench, of the first folder)")
     bench.add_argument("--import", dest="imports", type=Path, nargs="+", default=[], metavar="JSON",
@@ -445,7 +409,7 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from mocar.bench.errors import PolicyViolation
+    from mocar.runtime.errors import PolicyViolation
     from mocar.bench.suite import format_bench_table, run
 
     threads = tuple(int(t) for t in _csv(args.threads))
@@ -475,7 +439,8 @@ def _android_config(args: argparse.Namespace, threads: tuple[int, ...]):
 
 
 def _cmd_bench_select(args: argparse.Namespace, threads: tuple[int, ...]) -> int:
-    from mocar.export.int8_select import format_selection, select_int8_exports
+    from mocar.bench.int8_select import select_int8_exports
+    from mocar.quantize.select import format_selection
 
     if len(args.exports) != 1 or args.imports or args.check or args.android is not None:
         raise MocarError("--select takes one export folder and no --import/--check/--android")

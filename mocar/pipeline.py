@@ -10,6 +10,17 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mocar.bench.suite import format_bench_table, policy_checks, run
+from mocar.data.prepare import PrepareConfig, format_summary, prepare_dataset
+from mocar.data.synth import synthesize_museum
+from mocar.export.run import export_run, format_manifest_table
+from mocar.field import build_index, calibrate_run, format_calibration, format_prediction, predict_images
+from mocar.mobile.android_assets import write_android_assets
+from mocar.mobile.golden import write_export_goldens
+from mocar.train.config import TrainConfig
+from mocar.train.distill import distill
+from mocar.train.eval_run import evaluate_run, format_eval
+from mocar.train.loop import fit, resume_config
 from mocar.utils.io import write_yaml
 
 
@@ -35,8 +46,6 @@ def _stage(name: str) -> None:
 
 
 def _train(cfg: DemoConfig, prepared: Path, run: Path) -> dict:
-    from mocar.train.config import TrainConfig
-    from mocar.train.loop import fit, resume_config
 
     if (run / "last.pt").exists():
         print(f"continuing {run}")
@@ -50,7 +59,6 @@ def _train(cfg: DemoConfig, prepared: Path, run: Path) -> dict:
 
 
 def _distill(cfg: DemoConfig, teacher: Path, student: Path) -> dict:
-    from mocar.train.distill import distill
 
     if (student / "last.pt").exists():
         print(f"continuing {student}")
@@ -62,7 +70,6 @@ def _distill(cfg: DemoConfig, teacher: Path, student: Path) -> dict:
 
 
 def _evaluate(run: Path) -> dict:
-    from mocar.train.eval_run import evaluate_run, format_eval
 
     metrics = evaluate_run(run, "test")
     print(format_eval({k: v for k, v in metrics.items() if k != "per_class"}))
@@ -71,7 +78,6 @@ def _evaluate(run: Path) -> dict:
 
 
 def _calibrate_and_index(run: Path) -> dict:
-    from mocar.field import build_index, calibrate_run, format_calibration
 
     if not (run / "calibration.json").exists():
         print(format_calibration(calibrate_run(run)))
@@ -81,7 +87,6 @@ def _calibrate_and_index(run: Path) -> dict:
 
 
 def _export(run: Path, export_dir: Path) -> dict:
-    from mocar.export.run import export_run, format_manifest_table
 
     if (export_dir / "manifest.json").exists():
         manifest = json.loads((export_dir / "manifest.json").read_text())
@@ -94,9 +99,6 @@ def _export(run: Path, export_dir: Path) -> dict:
 
 def _android(out: Path, golden_images: int) -> dict:
     """Goldens for the Android core's tests (teacher and student), the student's files as app assets."""
-    from mocar.export.android_assets import write_android_assets
-    from mocar.export.golden import write_export_goldens
-
     goldens = []
     for export_dir, run in ((out / "export", out / "run"), (out / "student_export", out / "student")):
         if not (export_dir / "golden").exists():
@@ -111,7 +113,6 @@ def _android(out: Path, golden_images: int) -> dict:
 def _bench(export_dir: list[Path], out: Path) -> dict:
     import shutil
 
-    from mocar.bench.suite import format_bench_table, policy_checks, run
 
     result = run(export_dir, threads=(1, 2), runs=20, warmup=3, out=out / "bench")
     print(format_bench_table(result["rows"]))
@@ -126,7 +127,6 @@ def _bench(export_dir: list[Path], out: Path) -> dict:
 def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:
     import pandas as pd
 
-    from mocar.field import format_prediction, predict_images
 
     test = pd.read_parquet(prepared / "manifest.parquet").query("split == 'test'")
     photos = test.sample(n=min(count, len(test)), random_state=seed)["image"].tolist()
@@ -138,9 +138,6 @@ def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:
 
 def run_demo(cfg: DemoConfig) -> dict:
     """Generate, prepare, train, evaluate, calibrate, index, export, predict; returns a summary dict."""
-    from mocar.data.prepare import PrepareConfig, format_summary, prepare_dataset
-    from mocar.data.synth import synthesize_museum
-
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     write_yaml(out / "demo_config.yaml", asdict(cfg))

@@ -76,6 +76,7 @@ def tiny_tflite_export(tiny_prepared, tmp_path_factory):
     """
     from mocar.export.run import export_run
     from mocar.field import build_index, calibrate_run
+    from mocar.quantize.request import Int8Request
     from mocar.train.config import TrainConfig
     from mocar.train.loop import fit
 
@@ -86,14 +87,14 @@ def tiny_tflite_export(tiny_prepared, tmp_path_factory):
     calibrate_run(root / "run", method="raps")
     index = build_index(root / "run", dims=16, dtype="int8", thumb_px=24, rerank="float16", rerank_candidates=8)
     export_run(root / "run", root / "export", formats=("tflite",), precisions=("fp32", "int8"), calib_images=32,
-               progress=False, options={"tflite_int8_flavours": "dynamic_range,full_integer_quant"})
+               progress=False, int8=Int8Request(tflite="dynamic_range,full_integer_quant"))
     return {"root": root, "run": root / "run", "index": index, "export": root / "export", "prepared": tiny_prepared}
 
 
 @pytest.fixture(scope="session")
 def tiny_golden(tiny_tflite_export):
     """Golden vectors (6 test images) of the float32 and the full-integer TFLite file, one folder each."""
-    from mocar.export.golden import write_golden
+    from mocar.mobile.golden import write_golden
 
     golden = tiny_tflite_export["root"] / "golden"
     for name in ("model_fp32.tflite", "model_int8_full_integer_quant.tflite"):

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from mocar.bench import rows as bench_rows
+
 ROOT = Path(__file__).resolve().parents[1] / "android_demo"
 APP = ROOT / "app"
 MAIN = APP / "src" / "main"
@@ -352,18 +354,17 @@ def phone_bench_fields() -> tuple[set[str], set[str]]:
 
 def test_phone_bench_file_is_accepted_by_mocar_bench_import(tmp_path):
     """A file with exactly the fields the app writes passes `mocar bench --import` validation."""
-    rows_module = pytest.importorskip("mocar.bench.rows", reason="mocar bench --import is not in this checkout")
     row_fields, top_fields = phone_bench_fields()
     assert {"export", "precision", "threads", "p50_ms"} <= row_fields
     assert {"device", "runtime", "os"} <= top_fields
     samples = {"text": "x", "integer": 2, "number": 1.5, "boolean": False}
-    values = {name: samples[rows_module.FIELDS[name][0]] for name in row_fields | top_fields if name in rows_module.FIELDS}
+    values = {name: samples[bench_rows.FIELDS[name][0]] for name in row_fields | top_fields if name in bench_rows.FIELDS}
     values.update(precision="fp32", format="tflite", threads=1, p50_ms=3.2)
     document = {**{k: values.get(k, "?") for k in top_fields},
                 "rows": [{k: values.get(k, "?") for k in row_fields}]}
     path = tmp_path / "phone.json"
     path.write_text(json.dumps(document), encoding="utf-8")
-    loaded = rows_module.load_imported_rows(path)
+    loaded = bench_rows.load_imported_rows(path)
     assert loaded[0]["imported"] is True and loaded[0]["device"] == "x" and loaded[0]["p50_ms"] == 3.2
 
 

@@ -1,4 +1,4 @@
-"""mocar.export.android_assets: models copied unchanged, the reference index in a phone-readable form that
+"""mocar.mobile.android_assets: models copied unchanged, the reference index in a phone-readable form that
 decodes back to exactly the arrays, records and thumbnails of the original index."""
 import hashlib
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mocar.errors import InputError
-from mocar.export.android_assets import convert_index, write_android_assets
+from mocar.mobile.android_assets import convert_index, write_android_assets
 from mocar.field import ReferenceIndex
 from mocar.field.errors import ModelMismatchError, ReferenceIndexError
 

@@ -88,7 +88,7 @@ def _tiny_tflite(path, precision, flavour):
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
 
-    from mocar.export.tflite_file import TFLITE_FILE_IDENTIFIER, embed_tflite_metadata
+    from mocar.runtime.tflite_file import TFLITE_FILE_IDENTIFIER, embed_tflite_metadata
 
     model = schema.ModelT()
     model.version, model.buffers, model.subgraphs = 3, [schema.BufferT()], []

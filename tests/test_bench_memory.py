@@ -10,7 +10,7 @@ from mocar.bench.memory import MemoryProbeError, peak_rss_bytes, probe_memory
 
 RUNNERS = '''
 import numpy as np
-from mocar.bench.runners.base import Runner
+from mocar.runtime.runners.base import Runner
 
 
 class Hungry(Runner):

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from mocar.bench.junit import write_junit
-from mocar.bench.policy import evaluate_policy, load_policy
+from mocar.runtime.policy import evaluate_policy, load_policy
 from mocar.errors import ConfigError
 
 
@@ -61,8 +61,8 @@ def test_bad_rule_raises(tmp_path):
 
 
 def test_raise_on_violations_names_export():
-    from mocar.bench.errors import PolicyViolation
-    from mocar.bench.policy import raise_on_violations
+    from mocar.runtime.errors import PolicyViolation
+    from mocar.runtime.policy import raise_on_violations
 
     policy = load_policy()
     raise_on_violations(evaluate_policy([_int8_row(agreement=99.5)], policy))

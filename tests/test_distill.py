@@ -11,15 +11,18 @@ from mocar.model.networks import ModelOutput
 from mocar.train.checkpoint import load_checkpoint
 from mocar.train.config import TrainConfig
 from mocar.train.distill import (
+    DistillTrainer,
     DistillWeights,
     FrozenTeacher,
     distill,
+    distill_config,
     distillation_loss,
     embedding_loss,
     soft_target_loss,
 )
-from mocar.train.loop import fit
+from mocar.train.loop import Trainer, fit
 from mocar.train.losses import LossConfig, MocarLoss
+from mocar.train.trainers import trainer_class
 from mocar.utils.io import read_yaml
 
 
@@ -107,6 +110,39 @@ def test_frozen_teacher_maps_preprocessing_and_years_into_the_students_space():
     assert torch.allclose(echo.seen, torch.full_like(echo.seen, 0.5))  # re-normalised to the teacher's [0, 1]
     # teacher year_norm 0.5 -> calendar 105 -> student year_norm 105 / 50
     assert torch.allclose(out.year, torch.full((2,), 105.0 / 50.0))
+
+
+def _fake_teacher(folder):
+    """A teacher folder as distill_config reads it; its empty best.pt is never loaded there."""
+    folder.mkdir()
+    (folder / "best.pt").write_bytes(b"")
+    (folder / "config.yaml").write_text("train: {data: prepared, loss: product}\nmodel: {arch: mocar, hidden: 8}\n"
+                                        "schedule: {crop_size: 32, resize_size: 40}\n")
+    return folder
+
+
+def test_distill_config_merges_teacher_then_yaml_file_then_flags(tmp_path):
+    teacher = _fake_teacher(tmp_path / "teacher")
+    options = tmp_path / "student.yaml"
+    options.write_text("steps: 9\nlr: 0.3\nhidden: 16\nkd_alpha: 0.5\nimage_size: null\n")
+    cfg = distill_config(teacher, "student_tiny", tmp_path / "s", options, lr=0.01, kd_alpha=None, steps=None)
+    assert (cfg.data, cfg.arch, cfg.loss, cfg.image_size, cfg.resize) == ("prepared", "mocar", "product", 32, 40)
+    assert (cfg.hidden, cfg.steps, cfg.kd_alpha) == (16, 9, 0.5)  # the file over the teacher; None flags ignored
+    assert cfg.lr == 0.01  # a flag over the file
+    assert (cfg.preset, cfg.out, cfg.teacher) == ("student_tiny", str(tmp_path / "s"), str(teacher))
+    assert distill_config(teacher, "student_tiny", tmp_path / "s", steps=3).hidden == 8
+    options.write_text("stepz: 9\n")
+    with pytest.raises(ConfigError, match=r"student.yaml: unknown training option\(s\) \['stepz'\]"):
+        distill_config(teacher, "student_tiny", tmp_path / "s", options)
+    with pytest.raises(ConfigError, match="kd_year_weight"):
+        distill_config(teacher, "student_tiny", tmp_path / "s", kd_year_weight=-1.0)
+
+
+def test_a_config_naming_a_teacher_gets_the_distilling_trainer():
+    assert trainer_class(TrainConfig()) is Trainer
+    assert trainer_class(TrainConfig(teacher="runs/teacher")) is DistillTrainer
+    with pytest.raises(ConfigError, match="distils from the teacher runs/teacher"):
+        Trainer(TrainConfig(data="d", out="o", teacher="runs/teacher"))
 
 
 def _teacher(prepared, root):
@@ -219,7 +255,7 @@ def test_export_preparation_folds_every_batchnorm_without_changing_outputs(prese
 
 @pytest.mark.slow
 def test_a_distilled_student_exports_to_every_format(teacher_run, tmp_path):
-    from mocar.export.metadata import read_metadata
+    from mocar.runtime.metadata import read_metadata
     from mocar.export.run import export_run
 
     student = _distill(teacher_run, tmp_path / "student", steps=4)

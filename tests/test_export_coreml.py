@@ -19,20 +19,15 @@ import numpy as np
 import pytest
 import torch
 
-from mocar.bench.runners.coreml_runner import CoreMLRunner
+from mocar.runtime.runners.coreml_runner import CoreMLRunner
 from mocar.errors import ConfigError, InputError
-from mocar.export.metadata import metadata_from_model_config
+from mocar.runtime.run_metadata import metadata_from_model_config
+from mocar.runtime.coreml_file import CoreMLRuntimeError, ensure_safe_import_order, import_coremltools, read_coreml_metadata
+from mocar.runtime.errors import MetadataError
 from mocar.export.validate import check_metadata
-from mocar.export.coreml_spec import read_coreml_description
-from mocar.export.coreml_weights import QuantizedWeight, int8_weight_recipe, parameter_name
-from mocar.export.to_coreml import (
-    CoreMLExportError,
-    CoreMLOptions,
-    ensure_safe_import_order,
-    image_scale_bias,
-    import_coremltools,
-    read_coreml_metadata,
-)
+from mocar.runtime.coreml_spec import read_coreml_description
+from mocar.runtime.coreml_weights import QuantizedWeight, int8_weight_recipe, parameter_name
+from mocar.export.to_coreml import CoreMLOptions, image_scale_bias
 from mocar.model import ExportWrapper, create_model_from_preset, load_model, prepare_for_export, save_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,10 +40,11 @@ import json, sys
 from pathlib import Path
 import numpy as np
 import torch
-from mocar.export.base import ExportJob
-from mocar.export.to_coreml import export_coreml, import_coremltools
-from mocar.export.coreml_weights import read_quantized_weights
-from mocar.bench.runners.coreml_runner import CoreMLRunner
+from mocar.export.job import ExportJob
+from mocar.export.to_coreml import export_coreml
+from mocar.runtime.coreml_file import import_coremltools
+from mocar.runtime.coreml_weights import read_quantized_weights
+from mocar.runtime.runners.coreml_runner import CoreMLRunner
 
 root, model_file = Path(sys.argv[1]), Path(sys.argv[2])
 metadata = json.loads(Path(sys.argv[3]).read_text())
@@ -340,7 +336,7 @@ def test_dequantize_per_axis_and_blockwise():
 
 
 def test_spec_reader_rejects_a_folder_without_manifest(tmp_path):
-    with pytest.raises(InputError, match="Manifest.json"):
+    with pytest.raises(MetadataError, match="Manifest.json"):
         read_coreml_metadata(tmp_path)
 
 
@@ -350,12 +346,12 @@ def test_coremltools_import_refuses_after_tensorflow(monkeypatch):
     monkeypatch.delitem(sys.modules, "triton", raising=False)
     monkeypatch.setitem(sys.modules, "tensorflow", object())
     for guarded in (import_coremltools, ensure_safe_import_order):
-        with pytest.raises(CoreMLExportError, match="fresh process"):
+        with pytest.raises(CoreMLRuntimeError, match="fresh process"):
             guarded()
 
 
 def test_tiny_fp16_channels_pass_the_read_back_check_but_transformed_weights_do_not():
-    from mocar.export.coreml_weights import _check_close
+    from mocar.runtime.coreml_weights import _check_close
 
     torch.manual_seed(0)
     weight = torch.randn(4, 8, 3, 3) * torch.tensor([1e-6, 3e-6, 0.05, 1.0]).reshape(-1, 1, 1, 1)

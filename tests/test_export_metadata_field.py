@@ -2,7 +2,7 @@
 `mocar predict --model`) gives the same calibrated answers as the float model."""
 import pytest
 
-from mocar.export.metadata import build_metadata
+from mocar.runtime.run_metadata import build_metadata
 from mocar.field import calibrate_run, model_fingerprint
 from mocar.train.config import TrainConfig
 from mocar.train.loop import fit

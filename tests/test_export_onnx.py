@@ -10,13 +10,17 @@ import onnx
 import pytest
 import torch
 
-from mocar.bench.runners import RUNNERS, open_runner, runner_format
-from mocar.bench.runners.onnx_runner import OnnxRunner
-from mocar.export.base import ExportJob
-from mocar.export.errors import MetadataError
-from mocar.export.metadata import metadata_for_file, read_metadata
-from mocar.export.reference import decode_images, normalize_images
-from mocar.export.to_onnx import INT8_FLAVOURS, export_onnx, quantize_onnx_int8, torch_to_onnx
+from mocar.runtime.registry import FORMATS, format_of
+from mocar.runtime.runners import open_runner
+from mocar.runtime.runners.onnx_runner import OnnxRunner
+from mocar.export.job import ExportJob
+from mocar.errors import InputError
+from mocar.runtime.errors import MetadataError, UnknownFormatError
+from mocar.runtime.metadata import metadata_for_file, read_metadata
+from mocar.export.reference import decode_images
+from mocar.runtime.preprocessing import normalize_images
+from mocar.export.to_onnx import export_onnx, torch_to_onnx
+from mocar.quantize.onnx_int8 import INT8_FLAVOURS, quantize_onnx_int8
 from mocar.export.validate import ValidationContext, validate_outputs
 from mocar.model import create_model_from_preset, save_model
 
@@ -109,7 +113,7 @@ def test_metadata_round_trips_per_file(exported):
 
 
 def test_readers_refuse_unknown_or_bare_files(exported, tmp_path):
-    with pytest.raises(MetadataError, match="no metadata reader for .bin"):
+    with pytest.raises(MetadataError, match="no format for .bin"):
         read_metadata(tmp_path / "model.bin")
     bare = onnx.load(str(exported["files"]["fp32"].path))
     del bare.metadata_props[:]
@@ -143,12 +147,12 @@ def test_torch_runner_and_runner_table(exported):
     outputs = runner.run(exported["images"][:4])
     np.testing.assert_allclose(outputs["logits"], exported["reference"]["logits"][:4], rtol=1e-5, atol=1e-6)
     assert runner.metadata["year"] == {"mean": 0.0, "scale": 500.0, "output": "normalised"}
-    assert set(RUNNERS) == {"torch", "onnx", "tflite", "coreml"}
-    assert [runner_format(f"m{s}") for s in (".pt", ".onnx", ".tflite", ".mlpackage")] == ["torch", "onnx", "tflite", "coreml"]
-    with pytest.raises(ValueError, match="no runner for .h5"):
-        runner_format("model.h5")
+    assert set(FORMATS) == {"torch", "onnx", "tflite", "coreml"}
+    assert [format_of(f"m{s}").name for s in (".pt", ".onnx", ".tflite", ".mlpackage")] == ["torch", "onnx", "tflite", "coreml"]
+    with pytest.raises(UnknownFormatError, match="no format for .h5"):
+        format_of("model.h5")
 
 
 def test_unknown_int8_flavour_is_refused(exported, tmp_path):
-    with pytest.raises(ValueError, match="valid: " + ", ".join(INT8_FLAVOURS)):
+    with pytest.raises(InputError, match="valid: " + ", ".join(INT8_FLAVOURS)):
         quantize_onnx_int8(exported["files"]["fp32"].path, tmp_path / "x.onnx", exported["images"][:2], "w4a4", tmp_path)

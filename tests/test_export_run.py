@@ -1,5 +1,6 @@
 """export_run end to end on a briefly trained tiny run: ONNX files validated, a broken and a missing
 format reported without stopping the others, manifest contents, strict errors, run left untouched."""
+import dataclasses
 import hashlib
 import json
 
@@ -7,11 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mocar.export import base
 from mocar.export.errors import ExportError, ParityError
-from mocar.export.metadata import read_metadata
-from mocar.export.reference import calibration_rows, decode_images, normalize_images
+from mocar.runtime.metadata import read_metadata
+from mocar.export.reference import calibration_rows, decode_images
 from mocar.export.run import export_run, format_manifest_table, raise_for_failures
+from mocar.quantize.request import Int8Request
+from mocar.runtime.preprocessing import normalize_images
+from mocar.runtime.registry import FORMATS
 from mocar.train.config import TrainConfig
 from mocar.train.loop import fit
 
@@ -39,8 +42,9 @@ def exported_run(tiny_prepared, tmp_path_factory):
     before = {p.name: _sha(p) for p in (root / "run").iterdir() if p.is_file()}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PYTHONPATH", str(plugins))
-        patch.setitem(base.EXPORTERS, "broken", "broken_format:export_broken")
-        patch.setitem(base.EXPORTERS, "missing", "mocar.export.no_such_module:export_missing")
+        for name, exporter in (("broken", "broken_format:export_broken"),
+                               ("missing", "mocar.export.no_such_module:export_missing")):
+            patch.setitem(FORMATS, name, dataclasses.replace(FORMATS["onnx"], name=name, exporter=exporter))
         manifest = export_run(root / "run", root / "out", formats=("onnx", "broken", "missing"), calib_images=32,
                               progress=False)
     return {"root": root, "manifest": manifest, "before": before, "prepared": tiny_prepared}
@@ -146,7 +150,7 @@ def test_unknown_formats_and_precisions_are_refused_before_any_work(tmp_path):
 
 def test_metadata_of_an_epoch_model_lists_bounds_and_no_year(tmp_path):
     from mocar.data.transforms import DataConfig
-    from mocar.export.metadata import build_metadata
+    from mocar.runtime.run_metadata import build_metadata
     from mocar.model import create_model_from_preset
     from mocar.train.run_files import TrainedRun
 
@@ -182,8 +186,7 @@ def test_export_command_passes_int8_flavours_and_refuses_unknown_ones(tmp_path, 
     monkeypatch.setattr(run_module, "manifest_failures", lambda manifest: ([], []))
     assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "out"), "--formats", "tflite,onnx",
                  "--tflite-int8", "integer_quant_float_norm,dynamic_range", "--onnx-int8", "u8s8_all"]) == 0
-    assert seen["options"] == {"onnx_int8_flavours": ["u8s8_all"],
-                               "tflite_int8_flavours": ["integer_quant_float_norm", "dynamic_range"]}
+    assert seen["int8"] == Int8Request(onnx=("u8s8_all",), tflite=("integer_quant_float_norm", "dynamic_range"))
     seen.clear()
     assert main(["export", "--run", str(tmp_path), "--out", str(tmp_path / "out"), "--tflite-int8", "int4"]) != 0
-    assert "--tflite-int8 int4: unknown int4; valid: dynamic_range" in capsys.readouterr().err and not seen
+    assert "tflite int8 flavour(s) ['int4'] not offered; valid: dynamic_range" in capsys.readouterr().err and not seen

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mocar.errors import InputError
+from mocar.export.errors import ExportError
 from mocar.export.to_tflite import (
-    DEFAULT_INT8_FLAVOURS,
-    INT8_FLAVOURS,
     SAMPLE_DATA_SHAPE,
     NetworkAccessError,
     TFLiteExportError,
@@ -31,8 +31,10 @@ from mocar.export.to_tflite import (
     onnx2tf_sample_data,
     requested_flavours,
     tflite_file_name,
-    tflite_output_index,
 )
+from mocar.quantize.request import Int8Request
+from mocar.quantize.tflite_int8 import DEFAULT_INT8_FLAVOURS, INT8_FLAVOURS
+from mocar.runtime.tflite_file import tflite_output_index
 
 HAVE_TFLITE = all(importlib.util.find_spec(m) for m in ("onnx2tf", "ai_edge_litert", "onnx"))
 needs_tflite = pytest.mark.skipif(not HAVE_TFLITE, reason="needs onnx2tf, ai_edge_litert and onnx (mocar[tflite])")
@@ -51,9 +53,11 @@ _CHILD = textwrap.dedent("""
     socket.socket.connect_ex = refuse
     socket.create_connection = refuse
     import torch  # before TensorFlow
-    from mocar.export.base import ExportJob
+    from mocar.export.job import ExportJob
     from mocar.export.to_onnx import torch_to_onnx
-    from mocar.export.to_tflite import INT8_FLAVOURS, SAMPLE_DATA_FILE, export_tflite, onnx_to_tflite
+    from mocar.export.to_tflite import SAMPLE_DATA_FILE, export_tflite, onnx_to_tflite
+    from mocar.quantize.request import Int8Request
+    from mocar.quantize.tflite_int8 import INT8_FLAVOURS
     from mocar.model import load_model
     import onnx2tf
     seen = []
@@ -66,7 +70,7 @@ _CHILD = textwrap.dedent("""
     job = ExportJob(model_file=Path(args["model"]), out_dir=Path(args["out"]), img_size=args["img"],
                     precisions=("fp32", "fp16", "int8"), metadata=args["metadata"],
                     calib_file=Path(args["calib"]), work_dir=Path(args["work"]),
-                    options={"tflite_int8_flavours": list(INT8_FLAVOURS)})
+                    int8=Int8Request(tflite=INT8_FLAVOURS))
     files = [f.to_dict() for f in export_tflite(job)]
     caller = Path(args["caller_onnx"])
     torch_to_onnx(load_model(job.model_file), args["img"], caller)
@@ -89,7 +93,7 @@ def _image_like(count: int, seed: int) -> np.ndarray:
 
 
 def _job_metadata(config) -> dict:
-    from mocar.export.metadata import metadata_from_model_config
+    from mocar.runtime.run_metadata import metadata_from_model_config
 
     metadata = metadata_from_model_config(config)
     metadata["labels"] = {"target": "collection", "names": ["a", "b", "c"]}
@@ -143,7 +147,7 @@ def _files(exported) -> dict[str, dict]:
 
 
 def _run(exported, flavour):
-    from mocar.bench.runners.tflite_runner import TFLiteRunner
+    from mocar.runtime.runners.tflite_runner import TFLiteRunner
 
     return TFLiteRunner(Path(_files(exported)[flavour]["path"]), threads=2).run(exported[2])
 
@@ -226,7 +230,7 @@ def test_int8_flavours_agree_with_pytorch(exported, reference, flavour):
 @needs_tflite
 @pytest.mark.slow
 def test_float_norm_flavour_keeps_only_the_heads_groupnorm_in_float(exported):
-    from mocar.export.tflite_file import load_interpreter
+    from mocar.runtime.tflite_file import load_interpreter
 
     path = _files(exported)["integer_quant_float_norm"]["path"]
     interpreter = load_interpreter(Path(path), threads=1, inspect=True)
@@ -242,7 +246,7 @@ def test_float_norm_flavour_keeps_only_the_heads_groupnorm_in_float(exported):
 @needs_tflite
 @pytest.mark.slow
 def test_metadata_round_trips_with_mapping_and_quantisation(exported):
-    from mocar.export.metadata import read_metadata
+    from mocar.runtime.metadata import read_metadata
     from mocar.export.validate import check_metadata
     from mocar.model import load_model
 
@@ -266,7 +270,7 @@ def test_metadata_round_trips_with_mapping_and_quantisation(exported):
 @needs_tflite
 @pytest.mark.slow
 def test_runner_maps_outputs_by_name_not_position(exported, reference):
-    from mocar.bench.runners.tflite_runner import TFLiteRunner
+    from mocar.runtime.runners.tflite_runner import TFLiteRunner
 
     float_runner = TFLiteRunner(Path(_files(exported)["float32"]["path"]))
     quant_runner = TFLiteRunner(Path(_files(exported)["full_integer_quant"]["path"]))
@@ -278,7 +282,7 @@ def test_runner_maps_outputs_by_name_not_position(exported, reference):
         out = runner.run(exported[2][:4])
         assert list(out) == ["logits", "year", "embedding"]
         assert {k: v.shape for k, v in out.items()} == {k: v[:4].shape for k, v in reference.items()}
-    with pytest.raises(ValueError, match="expects NCHW"):
+    with pytest.raises(InputError, match="expects NCHW"):
         float_runner.run(exported[2][:, :, :16])
 
 
@@ -287,7 +291,7 @@ def test_runner_maps_outputs_by_name_not_position(exported, reference):
 def test_embedding_metadata_twice_replaces_it(exported, tmp_path):
     import shutil
 
-    from mocar.export.tflite_file import embed_tflite_metadata, invoke, load_interpreter, read_tflite_metadata
+    from mocar.runtime.tflite_file import embed_tflite_metadata, invoke, load_interpreter, read_tflite_metadata
 
     path = tmp_path / "copy.tflite"
     shutil.copy(_files(exported)["dynamic_range"]["path"], path)
@@ -343,16 +347,16 @@ def test_outputs_mapped_by_name_and_shape():
 
 
 def test_requested_flavours_and_validation():
-    assert requested_flavours(("int8", "fp32"), {}) == ["float32", *DEFAULT_INT8_FLAVOURS]
+    assert requested_flavours(("int8", "fp32"), Int8Request().tflite) == ["float32", *DEFAULT_INT8_FLAVOURS]
     assert "integer_quant_float_norm" in INT8_FLAVOURS and "integer_quant_float_norm" not in DEFAULT_INT8_FLAVOURS
-    assert requested_flavours(("fp16", "int8"), {"tflite_int8_flavours": ["dynamic_range"]}) == [
+    assert requested_flavours(("fp16", "int8"), Int8Request(tflite=["dynamic_range"]).tflite) == [
         "float16", "dynamic_range"]
-    assert requested_flavours(("int8",), {"tflite_int8_flavours": "full_integer_quant,dynamic_range"}) == [
+    assert requested_flavours(("int8",), Int8Request(tflite="full_integer_quant,dynamic_range").tflite) == [
         "dynamic_range", "full_integer_quant"]
-    with pytest.raises(ValueError, match="valid: dynamic_range"):
-        requested_flavours(("int8",), {"tflite_int8_flavours": ["int4"]})
-    with pytest.raises(ValueError, match="valid: fp32"):
-        requested_flavours(("bf16",), {})
+    with pytest.raises(InputError, match="valid: dynamic_range"):
+        Int8Request(tflite=["int4"])
+    with pytest.raises(ExportError, match="valid: fp32"):
+        requested_flavours(("bf16",), ())
     assert tflite_file_name("m", "float16") == "m_fp16.tflite"
     assert tflite_file_name("m", "full_integer_quant") == "m_int8_full_integer_quant.tflite"
 
@@ -381,7 +385,7 @@ def test_forbid_network_refuses_and_records_then_restores():
 
 @needs_tflite
 def test_read_metadata_rejects_non_tflite(tmp_path):
-    from mocar.export.tflite_file import TFLiteMetadataError, read_tflite_metadata
+    from mocar.runtime.tflite_file import TFLiteMetadataError, read_tflite_metadata
 
     bogus = tmp_path / "model.tflite"
     bogus.write_bytes(b"\x00" * 64)

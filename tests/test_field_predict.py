@@ -112,7 +112,8 @@ def test_onnx_export_gives_the_same_answers(field_run, tmp_path):
     pytest.importorskip("onnxruntime")
     import onnx
 
-    from mocar.export.metadata import build_metadata, embed_onnx_metadata
+    from mocar.runtime.onnx_file import embed_onnx_metadata
+    from mocar.runtime.run_metadata import build_metadata
     from mocar.export.to_onnx import torch_to_onnx
     from mocar.train.run_files import load_trained_run
 

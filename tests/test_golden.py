@@ -1,4 +1,4 @@
-"""Golden vectors (mocar.export.golden) of a tiny exported TFLite model: files, shapes, and that every
+"""Golden vectors (mocar.mobile.golden) of a tiny exported TFLite model: files, shapes, and that every
 value is what the benchmark and `mocar predict` compute for the same image."""
 import json
 import shutil
@@ -9,8 +9,8 @@ from PIL import Image
 
 from mocar.data.images import load_rgb
 from mocar.errors import InputError
-from mocar.export.golden import write_golden
-from mocar.export.tflite_file import read_tflite_metadata
+from mocar.mobile.golden import write_golden
+from mocar.runtime.tflite_file import read_tflite_metadata
 from mocar.field import ReferenceIndex, predict_images
 from mocar.field.runs import softmax
 

@@ -3,9 +3,9 @@ import json
 
 import pytest
 
-from mocar.bench.policy import load_policy
+from mocar.runtime.policy import load_policy
 from mocar.errors import InputError
-from mocar.export.int8_select import format_selection, select_from_rows
+from mocar.quantize.select import format_selection, select_from_rows
 
 POLICY = {"int8": {"agreement": {"min": 99.0}, "retrieval_overlap5": {"min": 0.9}}}
 
@@ -62,16 +62,16 @@ def test_no_int8_rows_is_an_error():
 
 
 def test_unknown_candidate_is_rejected(tmp_path):
-    from mocar.export.int8_select import select_int8
+    from mocar.bench.int8_select import select_int8
 
-    with pytest.raises(InputError, match="u8u8.*valid: onnx: u8s8_conv"):
+    with pytest.raises(InputError, match="u8u8.*valid: u8s8_conv"):
         select_int8(tmp_path / "run", tmp_path / "out", candidates={"onnx": ["u8u8"]})
 
 
 @pytest.mark.slow
 def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
     pytest.importorskip("onnxruntime")
-    from mocar.export.int8_select import select_int8
+    from mocar.bench.int8_select import select_int8
     from mocar.train.config import TrainConfig
     from mocar.train.loop import fit
 
@@ -102,7 +102,7 @@ def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
     again = json.loads((tmp_path / "sel" / "int8_selection.json").read_text())["selections"]["onnx"]
     assert again["chosen"] in {c.export for c in onnx.candidates} and len(again["candidates"]) == 2
 
-    from mocar.export.int8_select import prune_unselected
+    from mocar.quantize.select import prune_unselected
 
     removed = prune_unselected(tmp_path / "export", selections)
     assert removed == sorted(c.export for c in onnx.candidates if c.export != onnx.chosen) and len(removed) == 1
@@ -115,11 +115,13 @@ def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
 
 def test_export_int8_auto_is_wired_to_select_int8(monkeypatch, tmp_path, capsys):
     from mocar import cli
-    from mocar.export import int8_select
+    from mocar.bench import int8_select
+    from mocar.quantize import select
+    from mocar.quantize.request import OFFERED
 
     calls = []
     monkeypatch.setattr(int8_select, "select_int8", lambda run, out, **kw: calls.append((run, out, kw)) or {})
-    monkeypatch.setattr(int8_select, "format_selection", lambda selections: "no candidates")
+    monkeypatch.setattr(select, "format_selection", lambda selections: "no candidates")
     assert cli.main(["export", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "x"), "--int8", "auto",
                      "--threads", "1"]) == 0
     (run, out, kw), = calls
@@ -129,7 +131,6 @@ def test_export_int8_auto_is_wired_to_select_int8(monkeypatch, tmp_path, capsys)
     calls.clear()
     assert cli.main(["export", "--run", "r", "--out", "o", "--int8", "auto", "--tflite-int8",
                      "integer_quant_float_norm,dynamic_range"]) == 0  # narrows TFLite, keeps every ONNX recipe
-    assert calls[0][2]["candidates"] == {**int8_select.default_candidates(),
-                                         "tflite": ["integer_quant_float_norm", "dynamic_range"]}
+    assert calls[0][2]["candidates"] == {**OFFERED, "tflite": ("integer_quant_float_norm", "dynamic_range")}
     assert cli.main(["export", "--run", "r", "--out", "o", "--int8", "auto", "--checkpoint", "last"]) == 2
     assert "leave out --checkpoint/--strict" in capsys.readouterr().err

@@ -63,3 +63,16 @@ def test_r152x2_parameter_count_matches_timm():
     # timm: resnetv2_152x2_bit has 236.3 M parameters with its 4096x1000 ImageNet classifier.
     total = mm.model_info("baseline_r152x2", img_size=64, num_classes=1000)["params"]["total"]
     assert abs(total - 236.3e6) < 0.1e6
+
+
+def test_cli_reports_an_unknown_preset_in_one_line_with_exit_status_2(capsys):
+    from mocar.cli import main
+    from mocar.errors import MocarError
+
+    assert issubclass(mm.UnknownNameError, MocarError) and issubclass(mm.UnknownNameError, ValueError)
+    assert main(["model", "info", "typo"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and captured.out == ""
+    assert lines[0].startswith("mocar: error: unknown preset 'typo'")
+    assert all(name in lines[0] for name in mm.PRESETS), "the message must list every valid preset"

@@ -1,11 +1,12 @@
-"""Parity metrics (mocar.bench.parity) and validation rules (mocar.export.validate) on hand-made arrays."""
+"""Parity metrics (mocar.runtime.parity) and validation rules (mocar.export.validate) on hand-made arrays."""
 import math
 
 import numpy as np
 import pytest
 
-from mocar.bench import parity
-from mocar.export.reference import normalize_images
+from mocar.errors import InputError
+from mocar.runtime import parity
+from mocar.runtime.preprocessing import normalize_images
 from mocar.export.validate import (
     FloatTolerance,
     Int8Limits,
@@ -37,7 +38,7 @@ def test_absolute_relative_errors_and_tolerance_excess():
     # worst element: |2.4 - 2| - (0.1 + 0.1 * 2) = 0.1 outside; a looser rtol brings it inside.
     assert parity.tolerance_excess(reference, candidate, rtol=0.1, atol=0.1) == pytest.approx(0.1)
     assert parity.tolerance_excess(reference, candidate, rtol=0.2, atol=0.25) == pytest.approx(-0.05)
-    with pytest.raises(ValueError, match="shape mismatch"):
+    with pytest.raises(InputError, match="shape mismatch"):
         parity.max_abs_error(reference, candidate[:1])
 
 

@@ -39,7 +39,7 @@ from mocar.bench.errors import AndroidBenchError
 from mocar.bench.latency import parse_benchmark_model_output
 from mocar.bench.rows import model_label, validate_row
 from mocar.errors import InputError
-from mocar.export.metadata import read_metadata
+from mocar.runtime.metadata import read_metadata
 
 REMOTE_ROOT = "/data/local/tmp"
 RUNTIME = "litert benchmark_model"

@@ -1,16 +1,8 @@
-"""Errors specific to ``mocar bench``."""
+"""Errors specific to ``mocar bench`` (a parity verdict is :class:`mocar.runtime.errors.PolicyViolation`)."""
 
 from __future__ import annotations
 
 from mocar.errors import MocarError
-
-
-class PolicyViolation(MocarError):
-    """At least one export broke a parity threshold; ``failures`` lists them."""
-
-    def __init__(self, failures: list[str]) -> None:
-        super().__init__(f"{len(failures)} parity check(s) failed:\n" + "\n".join(failures))
-        self.failures = failures
 
 
 class AndroidBenchError(MocarError):

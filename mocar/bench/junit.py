@@ -5,13 +5,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from mocar.bench.policy import CheckResult
+from mocar.runtime.policy import CheckResult
 
 
 def write_junit(results: list[CheckResult], path: str | Path) -> Path:
     """Write ``results`` as a JUnit testsuite; failures carry measured value and threshold."""
     failures = [r for r in results if not r.passed]
-    suite = ET.Element("testsuite", name="mocar.bench.parity",
+    suite = ET.Element("testsuite", name="mocar.runtime.parity",
                        tests=str(len(results)), failures=str(len(failures)))
     for result in results:
         case = ET.SubElement(suite, "testcase", classname=result.export,

@@ -5,7 +5,8 @@ file (every runtime and every earlier model are still resident). :func:`probe_me
 starts ``python -m mocar.bench.memory`` per file. The child
 
 1. loads the decoded images (a ``.npy`` the parent wrote) and imports the runner class and its
-   runtime library (:data:`RUNTIME_MODULES`), then records its peak RSS: ``baseline_rss_mb``;
+   runtime library (the format's ``runtime_modules``, :mod:`mocar.runtime.registry`), then records
+   its peak RSS: ``baseline_rss_mb``;
 2. opens the file with the runner at the given thread count, runs ``warmup`` untimed and ``runs``
    timed batch-1 inferences (the same loop as :func:`mocar.bench.suite.time_runner`), then records
    its peak RSS again: ``peak_rss_mb`` (the whole process, nothing subtracted), and the load time.
@@ -36,15 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from mocar.errors import MocarError
+from mocar.runtime.registry import format_of, import_object, load
 
-# The runtime library each runner imports lazily: imported before the baseline, so that the
-# baseline holds the same libraries as the measured run and the difference is the model's.
-RUNTIME_MODULES: dict[str, tuple[str, ...]] = {
-    "torch": ("torch",),
-    "onnx": ("onnxruntime",),
-    "tflite": ("ai_edge_litert.interpreter",),
-    "coreml": ("coremltools",),
-}
 PROBE_RUNS = 10  # peak memory is reached by the first inferences; more runs only cost time
 PROBE_TIMEOUT_S = 600.0
 
@@ -91,7 +85,7 @@ def probe_memory(path: str | Path, images: np.ndarray, threads: int, runs: int =
         threads: Runtime threads in the child.
         runs: Timed runs after the warm-up.
         warmup: Untimed runs first.
-        runner: ``"module:Class"`` of a :class:`~mocar.bench.runners.base.Runner` to use instead of
+        runner: ``"module:Class"`` of a :class:`~mocar.runtime.runners.base.Runner` to use instead of
             the one chosen by the file's suffix (tests, other runtimes).
         timeout_s: The child is killed after this long.
 
@@ -114,14 +108,13 @@ def probe_memory(path: str | Path, images: np.ndarray, threads: int, runs: int =
 
 
 def _import_runner(path: Path, runner: str | None):
-    from mocar.bench.runners import RUNNERS, runner_format
-    from mocar.export.base import import_object
-
+    """The runner class, with its runtime library already imported: the baseline then holds the same
+    libraries as the measured run, and the difference is the model's."""
     if runner:
         return import_object(runner)
-    fmt = runner_format(path)
-    runner_class = import_object(RUNNERS[fmt])
-    for module in RUNTIME_MODULES.get(fmt, ()):
+    fmt = format_of(path)
+    runner_class = load(fmt, "runner")
+    for module in fmt.runtime_modules:
         importlib.import_module(module)
     return runner_class
 

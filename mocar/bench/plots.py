@@ -15,15 +15,17 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # no pyplot: no global state, no display backend
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+from sklearn.metrics import confusion_matrix
 
-from mocar.bench.parity import top1_agreement
+from mocar.bench.evidence import Evidence
 from mocar.bench.rows import REFERENCE_FILE
-
-if TYPE_CHECKING:
-    from mocar.bench.suite import Evidence
+from mocar.runtime.parity import top1_agreement
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")
 MAX_YEAR_PANELS = 6
@@ -36,8 +38,6 @@ def _png(fig) -> str:
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display backend
-
     return Figure(figsize=(width, height))
 
 
@@ -55,8 +55,6 @@ def plotted_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _colours(keys: Sequence[str]) -> dict[str, Any]:
-    from matplotlib import colormaps
-
     palette = colormaps["tab10"]
     return {key: palette(i % 10) for i, key in enumerate(dict.fromkeys(keys))}
 
@@ -155,8 +153,6 @@ def label_offsets(anchors: Sequence[tuple[float, float]], texts: Sequence[str]) 
 
 def _log_axis(ax) -> None:
     """Log x axis with plain numbers at 1-2-5 steps (0.5, 1, 2 rather than 5x10^-1), no minor labels."""
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
-
     ax.set_xscale("log")
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
@@ -237,8 +233,6 @@ def worst_export(evidence: Sequence[Evidence]) -> Evidence | None:
 
 def confusion_difference(evidence: Evidence) -> np.ndarray:
     """Confusion matrix (rows: true class, columns: predicted) of the export minus the reference's."""
-    from sklearn.metrics import confusion_matrix
-
     classes = list(range(len(evidence.labels)))
     export = confusion_matrix(evidence.targets, evidence.outputs["logits"].argmax(1), labels=classes)
     reference = confusion_matrix(evidence.targets, evidence.reference["logits"].argmax(1), labels=classes)

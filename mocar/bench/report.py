@@ -13,15 +13,13 @@ import html
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from mocar.bench import plots
+from mocar.bench.evidence import Evidence
 from mocar.bench.rows import REFERENCE_FILE
-
-if TYPE_CHECKING:
-    from mocar.bench.suite import Evidence
 
 Column = tuple[str, str, str]  # (row key, title, format)
 SOURCE_COLUMNS: list[Column] = [("folder", "source", "{}"), ("model", "model", "{}")]

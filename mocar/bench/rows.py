@@ -6,7 +6,8 @@ Groups:
 
 * identity — ``folder`` (source: export folder label, or the device of an imported row),
   ``model``, ``export`` (file name), ``format`` (runtime: torch, onnx, tflite, coreml, ...),
-  ``precision`` (fp32/fp16/int8), ``flavour``, ``status``, ``simulated``, ``imported``, ``threads``;
+  ``precision`` (fp32/fp16/int8), ``flavour``, ``status``, ``simulated``, ``imported``, ``threads``,
+  ``input_size``;
 * size — ``size_mb``;
 * latency — ``p50_ms``, ``p90_ms``, ``mean_ms``, ``min_ms``, ``max_ms``, ``std_ms``, ``timed_runs``,
   ``throughput_ips``, ``load_s``, ``peak_memory_mb`` (a phone tool's own figure), ``peak_rss_mb`` and
@@ -55,6 +56,7 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "simulated": (_BOOL, "identity", "true when the outputs come from a stand-in (CoreML on Linux)"),
     "imported": (_BOOL, "identity", "true for rows measured elsewhere (set by mocar)"),
     "threads": (_INT, "identity", "CPU threads of the runtime (>= 1)"),
+    "input_size": (_INT, "identity", "side of the square model input in pixels (from the file's metadata)"),
     "size_mb": (_NUMBER, "size", "file size in MB (10^6 bytes)"),
     "p50_ms": (_NUMBER, "latency", "median batch-1 latency in ms (> 0; empty where the tool reports no median)"),
     "p90_ms": (_NUMBER, "latency", "90th-percentile latency in ms"),

@@ -21,9 +21,9 @@ folder's training data); "vs first" columns are left empty for a folder predicti
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import platform
 import time
 import warnings
 from collections.abc import Sequence
@@ -34,19 +34,22 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from mocar.bench import parity
 from mocar.bench.android import AndroidBenchConfig, bench_on_device
+from mocar.bench.evidence import Evidence
 from mocar.bench.junit import write_junit
+from mocar.bench.machine import load_1m, machine_fields
 from mocar.bench.memory import PROBE_RUNS, MemoryProbeError, probe_memory
-from mocar.bench.policy import evaluate_policy, load_policy, raise_on_violations
 from mocar.bench.report import format_bench_table, write_results
 from mocar.bench.retrieval import neighbour_overlap
 from mocar.bench.rows import REFERENCE_FILE, comparable_latencies, load_imported_rows, model_label
-from mocar.bench.runners import open_runner
 from mocar.data.dataset import PreparedData
 from mocar.data.images import load_rgb
-from mocar.data.transforms import DataConfig, eval_transform
 from mocar.errors import InputError
+from mocar.runtime import parity
+from mocar.runtime.policy import evaluate_policy, load_policy, raise_on_violations
+from mocar.runtime.preprocessing import Preprocessing
+from mocar.runtime.runners import open_runner
+from mocar.train.run_files import load_trained_run
 
 RETRIEVAL_K = 5
 
@@ -80,18 +83,6 @@ class ExportFolder:
 
 def _benchable(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in manifest["files"] if e.get("file") and e["status"] in ("ok", "parity_failed")]
-
-
-@dataclass
-class Evidence:
-    """Per-image outputs kept for the plots (not written to JSON)."""
-
-    folder: str
-    export: str
-    labels: list[str]
-    targets: np.ndarray
-    reference: dict[str, np.ndarray]
-    outputs: dict[str, np.ndarray] = field(repr=False)
 
 
 def _manifest(exports_dir: Path) -> dict[str, Any]:
@@ -133,18 +124,10 @@ def open_folders(paths: Sequence[str | Path]) -> list[ExportFolder]:
     return folders
 
 
-def decode_split(frame, metadata: dict[str, Any], progress: bool) -> np.ndarray:
-    """The split's images preprocessed once with the file's own contract (float32 NCHW)."""
-    cfg = _data_config(metadata)
+def decode_split(frame, preprocessing: Preprocessing, progress: bool) -> np.ndarray:
+    """The split's images preprocessed once with a file's own contract (float32 NCHW)."""
     paths = tqdm(frame["image"], desc="decoding images", unit="img", disable=not progress)
-    return np.stack([eval_transform(load_rgb(p), cfg).numpy() for p in paths]).astype(np.float32)
-
-
-def _data_config(metadata: dict[str, Any]) -> DataConfig:
-    size = int(metadata["input"]["resize"]["size"][0])
-    return DataConfig(image_size=size, resize=size, mean=tuple(metadata["input"]["mean"]),
-                      std=tuple(metadata["input"]["std"]),
-                      interpolation=metadata["input"]["resize"].get("interpolation", "bilinear"))
+    return np.stack([preprocessing.image_to_input(load_rgb(p)) for p in paths]).astype(np.float32)
 
 
 def time_runner(path: Path, images: np.ndarray, threads: int, runs: int, warmup: int) -> dict[str, float]:
@@ -222,22 +205,6 @@ def _calendar_years(outputs: dict[str, np.ndarray], metadata: dict[str, Any]) ->
     return outputs
 
 
-def _machine() -> dict[str, Any]:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
-               platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "system": platform.system()}
-
-
-def _load_1m() -> float | None:
-    """1-minute load average: on a shared machine, other processes can slow multi-threaded runs a lot."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
 def _targets(frame, metadata: dict[str, Any]) -> np.ndarray:
     target = metadata["labels"].get("target", "collection")
     return frame["collection_idx" if target == "collection" else "epoch_idx"].to_numpy()
@@ -253,9 +220,11 @@ class _Split:
     images: dict[str, np.ndarray] = field(default_factory=dict)
 
     def decoded(self, metadata: dict[str, Any]) -> np.ndarray:
-        key = repr(_data_config(metadata))
+        # The layout is the first file's; runners all take NCHW, so it must not split the cache.
+        preprocessing = dataclasses.replace(Preprocessing.from_metadata(metadata), layout="NCHW")
+        key = repr(preprocessing)
         if key not in self.images:
-            self.images[key] = decode_split(self.frame, metadata, self.progress)
+            self.images[key] = decode_split(self.frame, preprocessing, self.progress)
         return self.images[key]
 
 
@@ -282,6 +251,7 @@ def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], ru
         runner = open_runner(path, max(threads))
         outputs = ref_out if entry["status"] == "reference" else _calendar_years(runner.run(images), runner.metadata)
         base = {"folder": folder.label, "model": folder.model, "export": entry["file"], "format": entry["format"],
+                "input_size": Preprocessing.from_metadata(runner.metadata, str(path)).input_size,
                 "precision": entry["precision"], "flavour": entry.get("flavour"), "status": entry["status"],
                 "simulated": bool(runner.simulated), "imported": False, "size_mb": entry["size_bytes"] / 1e6,
                 **parity_row(ref_out, outputs, targets, years)}
@@ -291,7 +261,7 @@ def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], ru
         peak = memory_fields(path, images, max(threads), warmup, base["simulated"]) if memory else {}
         for t in threads:
             rows.append({**base, "threads": t, **time_runner(path, images, t, runs, warmup), **peak, **machine,
-                         "load_1m": _load_1m()})
+                         "load_1m": load_1m()})
     return rows, parity_rows, evidence
 
 
@@ -379,7 +349,7 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
     out = Path(out or folders[0].path / "bench")
     out.mkdir(parents=True, exist_ok=True)
     frame = PreparedData.load(data_dir or _data_dir_of(folders[0].manifest)).split(split)
-    decoded, machine = _Split(frame, split, progress), _machine()  # machine once per run, not per row
+    decoded, machine = _Split(frame, split, progress), machine_fields()  # machine once per run, not per row
     rows, parity_rows, evidence = [], [], []
     for folder in folders:
         folder_rows, folder_parity, folder_evidence = bench_folder(folder, decoded, threads, runs, warmup, machine,
@@ -411,8 +381,6 @@ def policy_checks(result: dict[str, Any], policy: str | Path | None = None) -> l
 
 
 def _data_dir_of(manifest: dict[str, Any]) -> str:
-    from mocar.train.run_files import load_trained_run
-
     return load_trained_run(manifest["run"]["dir"], "best").train_config["data"]
 
 

@@ -72,6 +72,26 @@ class Material:
     texture: str  # grain | blotch | metal | glossy | streak | weave
 
 
+@dataclass(frozen=True)
+class Style:
+    """Per-object appearance, sampled from the collection's style at the object's year.
+
+    Sampled in :mod:`mocar.data.synth_render` and read by its painters and by those of
+    :mod:`mocar.data.synth_motifs`, so it is declared here, below both.
+    """
+
+    base: RGB
+    texture: str
+    inks: tuple[RGB, ...]
+    relief: bool
+    motifs: tuple[str, str]
+    density: float
+    spacing: float
+    line_width: float
+    wear: float
+    patina: RGB
+
+
 MATERIALS: dict[str, Material] = {
     "terracotta": Material("Terrakotta", (186, 104, 62), "grain"),
     "black_glaze": Material("schwarzgefirnisste Keramik", (46, 38, 34), "glossy"),

@@ -11,15 +11,11 @@ Painters draw over the whole band; the object's mask clips them later.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import ImageDraw
 
-from mocar.data.synth_catalog import RGB
-
-if TYPE_CHECKING:
-    from mocar.data.synth_render import Style
+from mocar.data.synth_catalog import RGB, Style
 
 Box = tuple[float, float, float, float]
 Painter = Callable[[ImageDraw.ImageDraw, Box, int, RGB, np.random.Generator], None]
@@ -196,7 +192,7 @@ def _lighter(rgb: RGB, amount: float) -> RGB:
     return tuple(int(c + (255 - c) * amount) for c in rgb)  # type: ignore[return-value]
 
 
-def draw_motif(draw: ImageDraw.ImageDraw, motif: str, box: Box, width: int, ink: RGB, style: "Style",
+def draw_motif(draw: ImageDraw.ImageDraw, motif: str, box: Box, width: int, ink: RGB, style: Style,
                rng: np.random.Generator) -> None:
     """Paint one band; relief styles get a light, offset copy first (same strokes, same seed)."""
     painter = MOTIFS[motif]
@@ -210,7 +206,7 @@ def draw_motif(draw: ImageDraw.ImageDraw, motif: str, box: Box, width: int, ink:
     painter(draw, box, width, ink, np.random.default_rng(seed))
 
 
-def paint_ornament(draw: ImageDraw.ImageDraw, bbox: Box, style: "Style", rng: np.random.Generator) -> int:
+def paint_ornament(draw: ImageDraw.ImageDraw, bbox: Box, style: Style, rng: np.random.Generator) -> int:
     """Stack friezes over ``bbox``; return how many bands carry a motif."""
     x0, y0, x1, y1 = bbox
     height = y1 - y0
@@ -231,7 +227,7 @@ def paint_ornament(draw: ImageDraw.ImageDraw, bbox: Box, style: "Style", rng: np
     return bands
 
 
-def paint_beaded_rim(draw: ImageDraw.ImageDraw, bbox: Box, style: "Style", rng: np.random.Generator) -> None:
+def paint_beaded_rim(draw: ImageDraw.ImageDraw, bbox: Box, style: Style, rng: np.random.Generator) -> None:
     """The ring of dots just inside a coin's edge."""
     x0, y0, x1, y1 = bbox
     cx, cy, radius = (x0 + x1) / 2, (y0 + y1) / 2, min(x1 - x0, y1 - y0) / 2 * rng.uniform(0.84, 0.9)

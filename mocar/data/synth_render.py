@@ -27,8 +27,9 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from mocar.data.synth_catalog import (
-    COLLECTION_BY_CODE, MATERIALS, RGB, Collection, fashion_weights, relative_time, sample_motif, shift_hue,
+    COLLECTION_BY_CODE, MATERIALS, RGB, Collection, Style, fashion_weights, relative_time, sample_motif, shift_hue,
 )
+from mocar.data.synth_motifs import paint_beaded_rim, paint_ornament
 
 SUPERSAMPLE = 2
 METALS = frozenset({"bronze", "gold", "silver"})
@@ -50,22 +51,6 @@ class ObjectSpec:
     material: str
     motif: str
     year: int
-
-
-@dataclass(frozen=True)
-class Style:
-    """Per-object appearance, sampled from the collection's style at the object's year."""
-
-    base: RGB
-    texture: str
-    inks: tuple[RGB, ...]
-    relief: bool
-    motifs: tuple[str, str]
-    density: float
-    spacing: float
-    line_width: float
-    wear: float
-    patina: RGB
 
 
 @dataclass(frozen=True)
@@ -363,8 +348,6 @@ def _shade(image: Image.Image, bbox: tuple[int, int, int, int], object_type: str
 def object_layer(spec: ObjectSpec, style: Style, size: int,
                  rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     """The decorated, worn, shaded object in a ``size`` square: (RGB image, L mask)."""
-    from mocar.data.synth_motifs import paint_beaded_rim, paint_ornament  # motifs import Style from here
-
     mask = Image.new("L", (size, size), 0)
     SHAPES[spec.object_type](ImageDraw.Draw(mask), size, rng)
     bbox = mask.getbbox() or (0, 0, size, size)

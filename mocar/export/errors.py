@@ -4,7 +4,6 @@
   optional dependency) or an export request is invalid.
 * :class:`ParityError`: files were written but at least one disagrees with the float PyTorch model
   beyond its tolerance (float formats) or its task-level limits (int8).
-* :class:`MetadataError`: a file carries no (or unreadable) mocar metadata, or its type is unknown.
 
 ``export_run(strict=True)`` collects every failure first and then raises one of these, listing all.
 """
@@ -23,7 +22,3 @@ class ExportError(MocarError):
 
 class ParityError(ExportError):
     """An exported file was written but does not match the float reference within its limits."""
-
-
-class MetadataError(MocarError):
-    """A model file has no readable mocar metadata, or no reader exists for its type."""

@@ -3,14 +3,12 @@
 * Calibration: the first N training images in the order of a seeded permutation, with the model's
   *evaluation* preprocessing (what the app feeds), saved as float32 NCHW in the model's input space.
 * Validation: the whole validation split, resized once and stored as uint8 NHWC (4x smaller than
-  float; :func:`normalize_images` turns a batch into the model input exactly like
+  float; :func:`mocar.runtime.preprocessing.normalize_images` turns a batch into the model input exactly like
   :func:`mocar.data.transforms.to_normalized_tensor`, bit for bit).
 * Reference: the float PyTorch model's outputs on those images (``.npz``), plus targets and true
   years, cached under a key of (model file hash, image size, image list) so that re-exporting the
   same run does not recompute them.
 
-Module-level imports are numpy only: worker processes that never touch torch import
-:func:`normalize_images` from here.
 """
 from __future__ import annotations
 
@@ -22,35 +20,18 @@ from typing import Any
 
 import numpy as np
 
+from mocar.data.dataset import PreparedData
+from mocar.data.images import load_rgb
+from mocar.data.transforms import resize_square
+from mocar.runtime.preprocessing import normalize_images
+from mocar.runtime.runners.torch_runner import TorchRunner
+from mocar.utils.hashing import file_sha256
+
 CALIBRATION_SEED = 0
-
-
-def normalize_images(images_nhwc: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
-    """uint8 NHWC RGB -> float32 NCHW ``(pixel / 255 - mean) / std`` (same arithmetic as training)."""
-    array = np.asarray(images_nhwc, dtype=np.float32) / 255.0
-    mean32, std32 = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    return np.ascontiguousarray(((array - mean32) / std32).transpose(0, 3, 1, 2))
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, or of a folder's files (relative names and contents, sorted)."""
-    digest = hashlib.sha256()
-    path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            digest.update(str(file.relative_to(path)).encode())
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def decode_images(paths: list[str], size: int, interpolation: str) -> np.ndarray:
     """Decodes and resizes images to uint8 NHWC ``size x size`` (the evaluation rule, no crop)."""
-    from mocar.data.images import load_rgb
-    from mocar.data.transforms import resize_square
-
     images = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for i, path in enumerate(paths):
         images[i] = np.asarray(resize_square(load_rgb(path), size, interpolation), dtype=np.uint8)
@@ -97,8 +78,6 @@ def build_reference_data(model_file: Path, data_root: Path, target: str, size: i
         year_mean: Year normalisation mean (stored with the reference).
         year_scale: Year normalisation scale.
     """
-    from mocar.data.dataset import PreparedData
-
     data = PreparedData.load(data_root)
     val, train = data.split("val"), data.split("train")
     rows = calibration_rows(len(train), calib_count)
@@ -122,8 +101,6 @@ def build_reference_data(model_file: Path, data_root: Path, target: str, size: i
 
 def reference_outputs(model_file: Path, images: np.ndarray) -> dict[str, np.ndarray]:
     """Float PyTorch outputs of a model file on normalised NCHW images."""
-    from mocar.bench.runners.torch_runner import TorchRunner
-
     return TorchRunner(model_file, threads=2).run(images)
 
 

@@ -7,7 +7,7 @@
    loads);
 2. prepares calibration images (training split, seeded order, evaluation preprocessing), the
    validation images and the float PyTorch outputs on them (cached in ``OUT/.cache``);
-3. runs each format's exporter (:data:`mocar.export.base.EXPORTERS`, imported by dotted path) in its
+3. runs each format's exporter (named in the format registry, :data:`mocar.runtime.registry.FORMATS`) in its
    own worker process with a timeout: a crash, hang or missing dependency fails that format only;
 4. validates every produced file in a worker process per format on the whole validation split
    (:mod:`mocar.export.validate`);
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import os
 import platform
 import shutil
@@ -33,21 +32,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import mocar
-from mocar.export import base
+from mocar.data.dataset import PreparedData
 from mocar.export.errors import ExportError, ParityError
-from mocar.export.metadata import build_metadata
-from mocar.export.reference import ReferenceData, build_reference_data, file_sha256
+from mocar.export.job import ExportedFile, ExportJob
+from mocar.export.reference import ReferenceData, build_reference_data
 from mocar.export.validate import ValidationLimits
+from mocar.model import save_model
+from mocar.quantize.request import Int8Request
+from mocar.runtime.registry import EXPORT_FORMATS, FORMATS, PRECISIONS
+from mocar.runtime.run_metadata import build_metadata
+from mocar.train.run_files import load_trained_run
+from mocar.utils.hashing import file_sha256
 from mocar.utils.io import json_safe
 
 MANIFEST_NAME = "manifest.json"
 CACHE_DIR = ".cache"
 LOG_DIR = "logs"
 MODEL_FILE = "model.pt"
-# Seconds per format; onnx2tf on R50x1 at 224 px took ~7 min under load (TOOLCHAIN_NOTES).
+# Seconds per format; onnx2tf on R50x1 at 224 px took ~7 min under load (docs/toolchain_findings.md).
 EXPORT_TIMEOUTS = {"onnx": 900, "tflite": 2400, "coreml": 1800}
 VALIDATION_TIMEOUT = 1800
 STATUSES = ("ok", "failed", "parity_failed")  # of a file; a format is ok, failed (no files) or incomplete
@@ -55,12 +58,13 @@ STATUSES = ("ok", "failed", "parity_failed")  # of a file; a format is ok, faile
 
 def _check_request(formats: Sequence[str], precisions: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     formats, precisions = tuple(formats), tuple(precisions)
-    unknown = [f for f in formats if f not in base.EXPORTERS]
+    exportable = [name for name, fmt in FORMATS.items() if fmt.exporter]
+    unknown = [f for f in formats if f not in exportable]
     if unknown or not formats:
-        raise ExportError(f"unknown format(s) {unknown or '(none given)'}; valid: {', '.join(base.EXPORTERS)}")
-    wrong = [p for p in precisions if p not in base.PRECISIONS]
+        raise ExportError(f"unknown format(s) {unknown or '(none given)'}; valid: {', '.join(exportable)}")
+    wrong = [p for p in precisions if p not in PRECISIONS]
     if wrong or not precisions:
-        raise ExportError(f"unknown precision(s) {wrong or '(none given)'}; valid: {', '.join(base.PRECISIONS)}")
+        raise ExportError(f"unknown precision(s) {wrong or '(none given)'}; valid: {', '.join(PRECISIONS)}")
     return formats, precisions
 
 
@@ -109,8 +113,6 @@ def _describe_exit(code: int) -> str:
 
 
 def _split_counts(data_root: Path) -> dict[str, int] | None:
-    from mocar.data.dataset import PreparedData
-
     manifest = PreparedData.load(data_root).manifest
     return {str(k): int(v) for k, v in manifest["split"].value_counts().sort_index().items()}
 
@@ -118,8 +120,6 @@ def _split_counts(data_root: Path) -> dict[str, int] | None:
 def _prepare(run: Any, out_dir: Path, size: int, calib_images: int, data: str | None, progress: bool
              ) -> tuple[Path, ReferenceData, Path]:
     """Saves the standalone model and builds (or reuses) the calibration/reference data."""
-    from mocar.model import save_model
-
     data_root = Path(data or run.train_config.get("data", ""))
     if not (data_root / "manifest.parquet").is_file():
         raise ExportError(f"{data_root}: the run's prepared data folder is missing; export needs its training "
@@ -136,17 +136,18 @@ def _prepare(run: Any, out_dir: Path, size: int, calib_images: int, data: str | 
     return model_file, reference, data_root
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] = base.FORMATS,
-               precisions: Sequence[str] = base.PRECISIONS, img_size: int | None = None, calib_images: int = 300,
+def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] = EXPORT_FORMATS,
+               precisions: Sequence[str] = PRECISIONS, img_size: int | None = None, calib_images: int = 300,
                checkpoint: str = "best", strict: bool = False, progress: bool = True, *, data: str | None = None,
-               options: dict[str, Any] | None = None, limits: ValidationLimits | None = None,
+               int8: Int8Request | None = None, options: dict[str, Any] | None = None,
+               limits: ValidationLimits | None = None,
                timeouts: dict[str, float] | None = None, threads: int = 2) -> dict[str, Any]:
     """Exports, validates and describes a trained run's model in every requested format.
 
     Args:
         run_dir: A training run folder (``best.pt``/``last.pt``, ``classes.json``...).
         out_dir: Where the files, ``manifest.json``, ``logs/`` and ``.cache/`` go.
-        formats: Subset of :data:`mocar.export.base.EXPORTERS` (``onnx``, ``tflite``, ``coreml``).
+        formats: Subset of :data:`mocar.runtime.registry.EXPORT_FORMATS` (``onnx``, ``tflite``, ``coreml``).
         precisions: Subset of ``fp32``, ``fp16``, ``int8``.
         img_size: Input side (default: the run's evaluation size).
         calib_images: Number of training images for int8 calibration.
@@ -154,7 +155,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
         strict: Raise after writing the manifest if any format or file failed.
         progress: Print one line per stage to stderr.
         data: The prepared data folder, if it moved since training.
-        options: Format options passed to every exporter (``ExportJob.options``).
+        int8: The int8 flavours per runtime (default :class:`~mocar.quantize.request.Int8Request`'s).
+        options: Other format options passed to every exporter (``ExportJob.options``).
         limits: Validation tolerances (default :class:`ValidationLimits`).
         timeouts: Seconds per format export (default :data:`EXPORT_TIMEOUTS`).
         threads: Threads of the runtimes during validation.
@@ -166,8 +168,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
         ExportError: Invalid request or unusable run/data; with ``strict``, any failed format.
         ParityError: With ``strict``, any file outside its tolerance (and no failed format).
     """
-    from mocar.train.run_files import load_trained_run
-
     formats, precisions = _check_request(formats, precisions)
     if "int8" in precisions and calib_images < 1:
         raise ExportError(f"int8 needs calibration images; calib_images={calib_images} (use e.g. 300)")
@@ -181,9 +181,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
     manifest = _new_manifest(run, model_file, reference, size, formats, precisions, limits)
     for fmt in formats:
         metadata = build_metadata(run, "fp32", "float", fmt, img_size=size, split_counts=split_counts)
-        job = base.ExportJob(model_file=model_file, out_dir=out_dir, img_size=size, precisions=precisions,
-                             metadata=metadata, calib_file=reference.calibration,
-                             work_dir=out_dir / CACHE_DIR / f"work_{fmt}", options=dict(options or {}))
+        job = ExportJob(model_file=model_file, out_dir=out_dir, img_size=size, precisions=precisions,
+                        metadata=metadata, calib_file=reference.calibration,
+                        work_dir=out_dir / CACHE_DIR / f"work_{fmt}", int8=int8 or Int8Request(),
+                        options=dict(options or {}))
         timeout = (timeouts or EXPORT_TIMEOUTS).get(fmt, max(EXPORT_TIMEOUTS.values()))
         record, entries = _export_format(fmt, job, reference, limits, threads, timeout, out_dir, progress)
         manifest["formats"][fmt] = record
@@ -213,21 +214,22 @@ def _new_manifest(run: Any, model_file: Path, reference: ReferenceData, size: in
     }
 
 
-def _export_format(fmt: str, job: base.ExportJob, reference: ReferenceData, limits: ValidationLimits, threads: int,
+def _export_format(fmt: str, job: ExportJob, reference: ReferenceData, limits: ValidationLimits, threads: int,
                    timeout: float, out_dir: Path, progress: bool) -> tuple[dict[str, Any], list[dict]]:
     """Exports one format in a worker, then validates its files in another; returns (record, entries)."""
     scratch = out_dir / CACHE_DIR / "jobs"
     _log(progress, f"{fmt}: exporting {', '.join(job.precisions)}")
     started = time.perf_counter()
-    result, error = run_worker("export", fmt, {"exporter": base.EXPORTERS[fmt], "job": job.to_dict()}, scratch,
+    exporter = FORMATS[fmt].exporter
+    result, error = run_worker("export", fmt, {"exporter": exporter, "job": job.to_dict()}, scratch,
                                out_dir / LOG_DIR / f"{fmt}_export.log", timeout)
     seconds = round(time.perf_counter() - started, 1)
-    record = {"exporter": base.EXPORTERS[fmt], "seconds": seconds, "log": f"{LOG_DIR}/{fmt}_export.log"}
+    record = {"exporter": exporter, "seconds": seconds, "log": f"{LOG_DIR}/{fmt}_export.log"}
     if error or not result or not result.get("files"):
         reason = error or "the exporter wrote no files"
         _log(progress, f"{fmt}: FAILED after {seconds:.0f} s: {reason}")
         return {**record, "status": "failed", "reason": reason}, []
-    files = [base.ExportedFile.from_dict(item) for item in result["files"]]
+    files = [ExportedFile.from_dict(item) for item in result["files"]]
     _log(progress, f"{fmt}: {len(files)} file(s) in {seconds:.0f} s; validating")
     validation = _validate_format(fmt, files, reference, job.metadata, limits, threads, out_dir, scratch)
     entries = [_file_entry(exported, validation.get(str(exported.path)), out_dir) for exported in files]
@@ -237,7 +239,7 @@ def _export_format(fmt: str, job: base.ExportJob, reference: ReferenceData, limi
     return {**record, "status": status, "reason": None}, entries
 
 
-def _validate_format(fmt: str, files: list[base.ExportedFile], reference: ReferenceData, expected: dict[str, Any],
+def _validate_format(fmt: str, files: list[ExportedFile], reference: ReferenceData, expected: dict[str, Any],
                      limits: ValidationLimits, threads: int, out_dir: Path, scratch: Path) -> dict[str, dict]:
     request = {"files": [{"path": str(f.path), "precision": f.precision} for f in files],
                "val_images": str(reference.val_images), "reference": str(reference.reference),
@@ -251,7 +253,7 @@ def _validate_format(fmt: str, files: list[base.ExportedFile], reference: Refere
     return by_file
 
 
-def _file_entry(exported: base.ExportedFile, validation: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def _file_entry(exported: ExportedFile, validation: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     path = Path(exported.path)
     entry: dict[str, Any] = {
         "file": os.path.relpath(path, out_dir), "format": exported.format, "precision": exported.precision,
@@ -272,7 +274,7 @@ def _file_entry(exported: base.ExportedFile, validation: dict[str, Any], out_dir
     return {**entry, "status": "ok", "reason": None}
 
 
-def _missing_precisions(fmt: str, precisions: Sequence[str], files: list[base.ExportedFile]) -> list[dict[str, Any]]:
+def _missing_precisions(fmt: str, precisions: Sequence[str], files: list[ExportedFile]) -> list[dict[str, Any]]:
     produced = {f.precision for f in files}
     return [{"file": None, "format": fmt, "precision": p, "flavour": None, "status": "failed",
              "reason": f"{p} was requested but the {fmt} exporter produced no {p} file"}
@@ -300,6 +302,12 @@ def manifest_failures(manifest: dict[str, Any]) -> tuple[list[str], list[str]]:
                 for e in manifest["files"] if e["status"] == "failed"]
     parities = [f"{e['file']}: {e['reason']}" for e in manifest["files"] if e["status"] == "parity_failed"]
     return exports, parities
+
+
+def failure_summary(manifest: dict[str, Any]) -> str | None:
+    """``"N failed, M out of tolerance"`` when any format or file failed (what ``--strict`` refuses), else None."""
+    exports, parities = manifest_failures(manifest)
+    return f"{len(exports)} failed, {len(parities)} out of tolerance" if exports or parities else None
 
 
 def raise_for_failures(manifest: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ Choices (measured with coremltools 9.0 / torch 2.14.1 on this machine, see
 * Minimum deployment target **iOS16** by default: the lowest that has everything used here (ML
   program, fp16 compute, ``constexpr_affine_dequantize`` for int8 weights). ``iOS17``/``iOS18``
   can be asked for (``options["coreml_target"]``); iOS18 stores int8 weights as
-  ``constexpr_blockwise_shift_scale`` instead, which :mod:`mocar.export.coreml_weights` also reads.
+  ``constexpr_blockwise_shift_scale`` instead, which :mod:`mocar.runtime.coreml_weights` also reads.
 * Precisions: ``fp32`` = float32 compute; ``fp16`` = float16 compute (coremltools' default);
   ``int8`` = fp16 compute with int8 weights (``linear_quantize_weights``: linear_symmetric,
   per output channel). Only weights of ``conv`` and ``linear`` ops with more than
@@ -27,10 +27,10 @@ Choices (measured with coremltools 9.0 / torch 2.14.1 on this machine, see
   needs equal std per channel - true for BiT's 0.5/0.5/0.5). I/O stay float32 in every precision.
 * Outputs ``logits``, ``year`` (normalised, MOCaR only), ``embedding``; the descriptions state
   their meaning and the year formula. ``user_defined_metadata["mocar"]`` holds the job's metadata
-  JSON re-labelled per file (:func:`mocar.export.metadata.metadata_for_file`: ``precision``,
+  JSON re-labelled per file (:func:`mocar.runtime.metadata.metadata_for_file`: ``precision``,
   ``quantization.flavour`` = ``float``/``float16``/``w8a16``) plus a ``coreml`` block;
   ``user_defined_metadata["mocar_reference"]`` names the model file (path relative to the
-  package's folder, and its sha256) that :class:`mocar.bench.runners.coreml_runner.CoreMLRunner`
+  package's folder, and its sha256) that :class:`mocar.runtime.runners.coreml_runner.CoreMLRunner`
   rebuilds to simulate the file on Linux.
 
 Caveat: ``MLModel.predict`` is macOS-only, so nothing here runs a CoreML file; see the runner
@@ -41,36 +41,32 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mocar.errors import ConfigError, InputError, MocarError
-from mocar.export.base import PRECISIONS, ExportedFile, ExportJob
-from mocar.export.coreml_spec import read_coreml_description
-from mocar.export.metadata import metadata_for_file
-from mocar.export.reference import file_sha256
+import numpy as np
+import torch
 
-INPUT_NAME = "image"
+from mocar.errors import ConfigError
+from mocar.export.job import ExportedFile, ExportJob
+from mocar.model import ExportWrapper, load_model, output_names, prepare_for_export
+from mocar.quantize.coreml_int8 import DEFAULT_WEIGHT_THRESHOLD, QUANTIZED_OP_TYPES, quantize_weights_int8
+from mocar.runtime.coreml_file import INPUT_NAME, METADATA_KEY, REFERENCE_KEY, import_coremltools
+from mocar.runtime.metadata import metadata_for_file
+from mocar.runtime.registry import PRECISIONS
+from mocar.utils.hashing import file_sha256
+
 TARGETS = ("iOS16", "iOS17", "iOS18")
 DEFAULT_TARGET = "iOS16"
 INPUT_KINDS = ("tensor", "image")
-QUANTIZED_OP_TYPES = ("conv", "linear")
-DEFAULT_WEIGHT_THRESHOLD = 2048
-METADATA_KEY = "mocar"
-REFERENCE_KEY = "mocar_reference"
 FLAVOURS = {"fp32": "float", "fp16": "float16", "int8": "w8a16"}  # w8a16: int8 weights, fp16 activations
 _FLAVOUR_TEXT = {
     "fp32": "float32 compute",
     "fp16": "float16 compute",
     "int8": "int8 weights (linear symmetric, per output channel), float16 compute",
 }
-
-
-class CoreMLExportError(MocarError):
-    """CoreML conversion cannot run here (missing package, unsafe import order, bad option)."""
 
 
 @dataclass(frozen=True)
@@ -107,40 +103,6 @@ class CoreMLOptions:
         return chosen
 
 
-def ensure_safe_import_order() -> None:
-    """Loads torchvision/timm (and with them triton) now, or refuses if that would crash.
-
-    Loading triton after TensorFlow segfaults (exit 139; TOOLCHAIN_NOTES, re-checked with
-    ``import tensorflow; import timm``), and coremltools imports TensorFlow. So torchvision and timm
-    must come first; once TensorFlow is loaded without triton, only a fresh process helps.
-
-    Raises:
-        CoreMLExportError: If this process imported TensorFlow before triton.
-    """
-    if "tensorflow" in sys.modules and "triton" not in sys.modules:
-        raise CoreMLExportError(
-            "TensorFlow is already imported in this process without torchvision/timm; importing them (or "
-            "coremltools) now would segfault. Run the CoreML export/runner in a fresh process, or import "
-            "timm before tensorflow.")
-    import timm  # noqa: F401  (loads torch, torchvision and triton)
-    import torchvision  # noqa: F401
-
-
-def import_coremltools():
-    """Imports coremltools safely (see :func:`ensure_safe_import_order`); a bare import segfaults here.
-
-    Raises:
-        CoreMLExportError: If coremltools is missing or the import order is unsafe.
-    """
-    if "coremltools" not in sys.modules:
-        ensure_safe_import_order()
-    try:
-        import coremltools
-    except ImportError as err:
-        raise CoreMLExportError("coremltools is not installed; install the extra: pip install 'mocar[coreml]'") from err
-    return coremltools
-
-
 def export_coreml(job: ExportJob) -> list[ExportedFile]:
     """Writes one ``.mlpackage`` per requested precision; see the module docstring.
 
@@ -149,15 +111,13 @@ def export_coreml(job: ExportJob) -> list[ExportedFile]:
             ``calib_file`` is not used (int8 quantises weights only).
 
     Returns:
-        One :class:`ExportedFile` per precision, in :data:`mocar.export.base.PRECISIONS` order.
+        One :class:`ExportedFile` per precision, in :data:`mocar.export.job.PRECISIONS` order.
     """
     options = CoreMLOptions.from_job_options(job.options)
     unknown = sorted(set(job.precisions) - set(PRECISIONS))
     if unknown:
         raise ConfigError(f"unknown precision(s) {unknown} for CoreML; valid: {', '.join(PRECISIONS)}")
     import_coremltools()
-    from mocar.model import load_model
-
     model = load_model(job.model_file)
     started = time.perf_counter()
     program = capture_program(model, job.img_size)
@@ -177,7 +137,7 @@ def export_coreml(job: ExportJob) -> list[ExportedFile]:
         path = save_package(mlmodel, out_dir / f"{options.file_stem}_{precision}.mlpackage")
         files.append(ExportedFile(
             path=path, format="coreml", precision=precision, flavour=FLAVOURS[precision], input_name=INPUT_NAME,
-            input_shape=[1, 3, job.img_size, job.img_size], layout="NCHW", output_names=_output_names(model.config),
+            input_shape=[1, 3, job.img_size, job.img_size], layout="NCHW", output_names=output_names(model.config),
             seconds=time.perf_counter() - started,
             notes=f"torch.export capture {capture_s:.1f} s shared by all CoreML files; target {options.target}{how}"))
     return files
@@ -197,10 +157,6 @@ def _convert_precision(program, config, img_size: int, precision: str, options: 
 
 def capture_program(model, img_size: int):
     """``torch.export`` of the folded, wrapped model (untouched) at batch 1, decomposed for coremltools."""
-    import torch
-
-    from mocar.model import ExportWrapper, prepare_for_export
-
     wrapped = ExportWrapper(prepare_for_export(model)).eval()
     example = torch.zeros(1, 3, img_size, img_size)
     return torch.export.export(wrapped, (example,)).run_decompositions({})
@@ -208,8 +164,6 @@ def capture_program(model, img_size: int):
 
 def program_to_coreml(program, config, img_size: int, precision: str, options: CoreMLOptions):
     """Converts a captured program into an ML program with ``precision`` compute (fp32 or fp16)."""
-    import numpy as np
-
     ct = import_coremltools()
     shape = (1, 3, img_size, img_size)
     if options.input_kind == "image":
@@ -219,7 +173,7 @@ def program_to_coreml(program, config, img_size: int, precision: str, options: C
         input_type = ct.TensorType(name=INPUT_NAME, shape=shape, dtype=np.float32)
     compute = {"fp32": ct.precision.FLOAT32, "fp16": ct.precision.FLOAT16}[precision]
     return ct.convert(
-        program, inputs=[input_type], outputs=[ct.TensorType(name=n, dtype=np.float32) for n in _output_names(config)],
+        program, inputs=[input_type], outputs=[ct.TensorType(name=n, dtype=np.float32) for n in output_names(config)],
         convert_to="mlprogram", minimum_deployment_target=getattr(ct.target, options.target),
         compute_precision=compute)
 
@@ -236,17 +190,6 @@ def image_scale_bias(mean: tuple[float, ...], std: tuple[float, ...]) -> dict[st
     return {"scale": 1.0 / (255.0 * std[0]), "bias": [-m / s for m, s in zip(mean, std)]}
 
 
-def quantize_weights_int8(mlmodel, weight_threshold: int = DEFAULT_WEIGHT_THRESHOLD):
-    """int8 weights (linear symmetric, per output channel) for conv/linear weights above the threshold."""
-    import_coremltools()
-    import coremltools.optimize.coreml as cto
-
-    op_config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel",
-                                            weight_threshold=weight_threshold)
-    config = cto.OptimizationConfig(op_type_configs={op: op_config for op in QUANTIZED_OP_TYPES})
-    return cto.linear_quantize_weights(mlmodel, config)
-
-
 def quantization_details(precision: str, options: CoreMLOptions) -> dict[str, Any]:
     """What ``metadata["quantization"]`` records beyond the flavour."""
     if precision != "int8":
@@ -260,7 +203,7 @@ def coreml_block(precision: str, options: CoreMLOptions, config) -> dict[str, An
     """The ``coreml`` part of the embedded metadata: how this file computes and what it expects."""
     block = {"minimum_deployment_target": options.target, "compute": _FLAVOUR_TEXT[precision],
              "input_kind": options.input_kind, "input_name": INPUT_NAME, "layout": "NCHW",
-             "output_names": _output_names(config), "mean": list(config.mean), "std": list(config.std)}
+             "output_names": output_names(config), "mean": list(config.mean), "std": list(config.std)}
     if options.input_kind == "image":
         block["input_note"] = "RGB image input: the model normalises pixels itself (ImageType scale/bias)"
     return block
@@ -287,7 +230,7 @@ def describe_coreml(mlmodel, config, img_size: int, metadata: dict[str, Any], re
                  "(negative = BCE)"),
         "embedding": "embedding (1, E) for nearest-neighbour search among reference objects",
     }
-    for name in _output_names(config):
+    for name in output_names(config):
         mlmodel.output_description[name] = texts[name]
     mlmodel.user_defined_metadata[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
     mlmodel.user_defined_metadata[REFERENCE_KEY] = json.dumps(reference, sort_keys=True)
@@ -307,30 +250,3 @@ def save_package(mlmodel, path: Path) -> Path:
         shutil.rmtree(path)
     mlmodel.save(str(path))
     return path
-
-
-def read_coreml_metadata(path: Path) -> dict[str, Any]:
-    """The ``mocar`` metadata dict embedded in an ``.mlpackage`` (works on Linux, no coremltools).
-
-    Raises:
-        mocar.errors.InputError: If ``path`` is not a package or has no valid ``mocar`` entry.
-    """
-    user_defined = read_coreml_description(Path(path)).user_defined
-    if METADATA_KEY not in user_defined:
-        raise InputError(f"{path}: no user-defined metadata {METADATA_KEY!r}; keys: {sorted(user_defined)}")
-    try:
-        return json.loads(user_defined[METADATA_KEY])
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: metadata {METADATA_KEY!r} is not valid JSON ({err})") from err
-
-
-def read_coreml_reference(path: Path) -> dict[str, Any]:
-    """The ``mocar_reference`` record (source model file and sha256), or ``{}`` if absent."""
-    user_defined = read_coreml_description(Path(path)).user_defined
-    return json.loads(user_defined[REFERENCE_KEY]) if REFERENCE_KEY in user_defined else {}
-
-
-def _output_names(config) -> list[str]:
-    from mocar.model import output_names
-
-    return output_names(config)

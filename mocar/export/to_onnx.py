@@ -1,7 +1,7 @@
 """ONNX export: fp32, fp16 and int8 (onnxruntime static quantisation), metadata in every file.
 
 `torch_to_onnx` is also the first step of the TFLite path (onnx2tf takes an ONNX file).
-Measured on this machine (TOOLCHAIN_NOTES, benchmarks/results/export_onnx.md):
+Measured on this machine (docs/toolchain_findings.md, benchmarks/results/export_onnx.md):
 
 * the dynamo exporter at opset 18 is the one onnx2tf accepts for GroupNorm networks; weights must be
   saved inside the file (no external data) or onnxruntime's quantisation pre-processing fails;
@@ -11,7 +11,7 @@ Measured on this machine (TOOLCHAIN_NOTES, benchmarks/results/export_onnx.md):
   is not a dependency) with float32 input/outputs;
 * int8 is QDQ, per-channel int8 weights, calibrated on real training images. Activations in int8
   (S8S8) run slower than fp32 on x86; uint8 activations quantising only Conv/Gemm (``u8s8_conv``)
-  are the fastest (see :data:`INT8_FLAVOURS`). GroupNorm's InstanceNormalization stays float (its
+  are the fastest (the recipes: :mod:`mocar.quantize.onnx_int8`). GroupNorm's InstanceNormalization stays float (its
   shared scale breaks the quantiser), and the layers computing ``logits`` and ``year`` stay float
   (one uint8 scale per tensor would flatten a regression output).
 
@@ -21,51 +21,19 @@ scale); its cosine similarity to the float embedding is part of the int8 validat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from mocar.export.base import ExportedFile, ExportJob, load_calibration
-from mocar.export.metadata import embed_onnx_metadata, metadata_for_file
+from mocar.export.job import ExportedFile, ExportJob, load_calibration
 from mocar.model import ExportWrapper, load_model, output_names, prepare_for_export
+from mocar.quantize.onnx_int8 import INT8_FLAVOURS, quantize_onnx_int8
+from mocar.runtime.metadata import INPUT_NAME, metadata_for_file
+from mocar.runtime.onnx_file import embed_onnx_metadata
 
 ONNX_OPSET = 18
-INPUT_NAME = "image"
-# Ops whose only job is moving data: walking back from a graph output through them finds the layer
-# that computes it.
-_DATA_MOVEMENT_OPS = {"Squeeze", "Unsqueeze", "Reshape", "Flatten", "Identity", "Transpose", "Cast"}
-
-
-@dataclass(frozen=True)
-class Int8Recipe:
-    """One way of quantising an ONNX model with onnxruntime (a *flavour*).
-
-    Attributes:
-        activations: ``uint8`` or ``int8`` activations (weights are always int8, per channel).
-        op_types: Op types to quantise, or ``None`` for every op onnxruntime can quantise.
-        calibration: ``minmax`` or ``percentile`` (99.999th, symmetric).
-        description: One line for manifests and reports.
-    """
-
-    activations: str
-    op_types: tuple[str, ...] | None
-    calibration: str
-    description: str
-
-
-INT8_FLAVOURS: dict[str, Int8Recipe] = {
-    "u8s8_conv": Int8Recipe("uint8", ("Conv", "Gemm"), "minmax",
-                            "QDQ, uint8 activations, int8 per-channel weights, Conv/Gemm only, MinMax"),
-    "u8s8_conv_pct": Int8Recipe("uint8", ("Conv", "Gemm"), "percentile",
-                                "QDQ, uint8 activations, int8 per-channel weights, Conv/Gemm only, percentile"),
-    "u8s8_all": Int8Recipe("uint8", None, "minmax", "QDQ, uint8 activations, int8 per-channel weights, all ops"),
-    "s8s8_all": Int8Recipe("int8", None, "minmax", "QDQ, int8 activations, int8 per-channel weights, all ops"),
-}
-DEFAULT_INT8_FLAVOURS = ("u8s8_conv",)
 
 
 def strip_node_metadata(model: Any) -> Any:
@@ -117,73 +85,6 @@ def onnx_to_fp16(src: Path, dst: Path, keep_float_ops: tuple[str, ...] = ()) -> 
     return Path(dst)
 
 
-def output_layer_nodes(model: Any, outputs: list[str]) -> list[str]:
-    """Names of the nodes that compute the given graph outputs (walking back through reshapes)."""
-    producers = {name: node for node in model.graph.node for name in node.output}
-    found = []
-    for name in outputs:
-        node = producers.get(name)
-        while node is not None:
-            found.append(node.name)
-            if node.op_type not in _DATA_MOVEMENT_OPS:
-                break
-            node = producers.get(node.input[0])
-    return found
-
-
-class _ArrayReader:
-    """onnxruntime CalibrationDataReader over an array of images, one image per call (batch 1)."""
-
-    def __init__(self, images: np.ndarray, input_name: str = INPUT_NAME) -> None:
-        self.images, self.input_name, self.position = images, input_name, 0
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if self.position >= len(self.images):
-            return None
-        self.position += 1
-        return {self.input_name: np.ascontiguousarray(self.images[self.position - 1 : self.position], np.float32)}
-
-    def rewind(self) -> None:
-        self.position = 0
-
-
-def quantize_onnx_int8(src: Path, dst: Path, calibration: np.ndarray, flavour: str, work_dir: Path,
-                       float_outputs: tuple[str, ...] = ("logits", "year")) -> Path:
-    """Static QDQ int8 quantisation of an fp32 ONNX file (one of :data:`INT8_FLAVOURS`).
-
-    Args:
-        src: fp32 ONNX file (single file, batch 1).
-        dst: Where to write the int8 file.
-        calibration: Float32 NCHW images in the model's input space (already normalised).
-        flavour: A key of :data:`INT8_FLAVOURS`.
-        work_dir: Scratch folder for the pre-processed model.
-        float_outputs: Graph outputs whose computing layers stay in float.
-    """
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    if flavour not in INT8_FLAVOURS:
-        raise ValueError(f"unknown ONNX int8 flavour {flavour!r}; valid: {', '.join(INT8_FLAVOURS)}")
-    recipe = INT8_FLAVOURS[flavour]
-    prepared = Path(work_dir) / f"{Path(dst).stem}_pre.onnx"
-    # Symbolic shape inference crashes on the stem's padding Concat (TOOLCHAIN_NOTES).
-    quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
-    graph = onnx.load(str(prepared))
-    keep_float = [node.name for node in graph.graph.node if node.op_type == "InstanceNormalization"]
-    keep_float += output_layer_nodes(graph, [name for name in float_outputs if name in {o.name for o in graph.graph.output}])
-    percentile = recipe.calibration == "percentile"
-    quantize_static(
-        str(prepared), str(dst), _ArrayReader(calibration), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8 if recipe.activations == "uint8" else QuantType.QInt8,
-        weight_type=QuantType.QInt8, op_types_to_quantize=list(recipe.op_types) if recipe.op_types else None,
-        nodes_to_exclude=keep_float,
-        calibrate_method=CalibrationMethod.Percentile if percentile else CalibrationMethod.MinMax,
-        extra_options={"CalibPercentile": 99.999, "CalibTensorRangeSymmetric": False} if percentile else None)
-    prepared.unlink(missing_ok=True)
-    return Path(dst)
-
-
 def onnx_signature(path: Path) -> dict[str, Any]:
     """Input/output names, shapes and element types of an ONNX file (symbolic dims as strings)."""
     import onnx
@@ -216,8 +117,8 @@ def _finish(path: Path, metadata: dict[str, Any], precision: str, flavour: str, 
 def export_onnx(job: ExportJob) -> list[ExportedFile]:
     """Writes ``model_fp32.onnx``, ``model_fp16.onnx`` and ``model_int8_<flavour>.onnx`` as requested.
 
-    ``job.options``: ``onnx_int8_flavours`` (default :data:`DEFAULT_INT8_FLAVOURS`),
-    ``onnx_dynamic_batch`` (default False: batch 1, like an app). Each file's ``seconds`` is the
+    int8 flavours come from ``job.int8.onnx``; ``job.options``: ``onnx_dynamic_batch`` (default
+    False: batch 1, like an app). Each file's ``seconds`` is the
     shared tracing time plus its own conversion time.
     """
     out_dir, work_dir = Path(job.out_dir), Path(job.work_dir or job.out_dir)
@@ -241,7 +142,7 @@ def export_onnx(job: ExportJob) -> list[ExportedFile]:
                              notes="fp16 weights and compute, float32 input/outputs"))
     if "int8" in job.precisions:
         calibration = load_calibration(job)
-        for flavour in job.options.get("onnx_int8_flavours", DEFAULT_INT8_FLAVOURS):
+        for flavour in job.int8.onnx:
             step = time.perf_counter()
             path = quantize_onnx_int8(float_file, out_dir / f"model_int8_{flavour}.onnx", calibration, flavour, work_dir)
             recipe = INT8_FLAVOURS[flavour]

@@ -10,18 +10,18 @@ Files and flavours (``ExportedFile.flavour``; the flavour is also in the file na
   embedded metadata and in the file's tensors);
 * ``model_int8_integer_quant_float_norm.tflite`` (on request, and tried by ``--int8 auto``): like
   ``integer_quant``, but the head's pooling of the last block, concatenation and GroupNorm stay
-  float (its fully-connected layers stay int8; :func:`float_norm_nodes`). Made by TF's converter
+  float (its fully-connected layers stay int8; :func:`mocar.quantize.tflite_int8.float_norm_nodes`). Made by TF's converter
   from onnx2tf's SavedModel with those nodes on the quantisation debugger's deny list. Why: the
   head's GroupNorm quantises the group variances of the pooled vector with one int8 scale, and its
   RSQRT then adds most of the error of the whole file (demo student: relative error 0.06 -> 0.69,
   ``benchmarks/results/tflite_int8_drift_demo_student.md``); the head is a few thousand values.
 
-``job.options["tflite_int8_flavours"]`` chooses the int8 flavours (default: the first three). The
+``job.int8.tflite`` chooses the int8 flavours (default: the first three). The
 input is NHWC ``[1, H, W, 3]`` float32 (int8 for ``full_integer_quant``); outputs are mapped to
 ``logits``/``year``/``embedding`` by tensor name, checked against the ONNX shapes, and that mapping
-is embedded with the job's metadata (:func:`tflite_file_metadata`, :mod:`mocar.export.tflite_file`).
+is embedded with the job's metadata (:func:`tflite_file_metadata`, :mod:`mocar.runtime.tflite_file`).
 
-Caveats, measured on this machine with onnx2tf 1.28 (TOOLCHAIN_NOTES):
+Caveats, measured on this machine with onnx2tf 1.28 (docs/toolchain_findings.md):
 
 * onnx2tf downloads a sample-data ``.npy`` from GitHub whenever the input is a fixed-batch image,
   even with explicit calibration data, unless the file is in the current working directory. We run
@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import socket
 import statistics
@@ -61,31 +60,31 @@ from typing import Any
 
 import numpy as np
 
-from mocar.export.base import ExportedFile, ExportJob, load_calibration
 from mocar.export.errors import ExportError
-from mocar.export.metadata import EXPORTER_PACKAGES, metadata_for_file, package_versions
-from mocar.export.tflite_file import (
+from mocar.export.job import ExportedFile, ExportJob, load_calibration
+from mocar.export.to_onnx import torch_to_onnx
+from mocar.model import load_model
+from mocar.quantize.tflite_int8 import (
+    CALIBRATED_FLAVOURS,
+    FLOAT_NORM_FLAVOUR,
+    INT8_DESCRIPTIONS,
+    INT8_FLAVOURS,
+    ONNX2TF_CALIBRATED,
+    float_norm_model,
+)
+from mocar.runtime.errors import MissingRuntimeError
+from mocar.runtime.metadata import metadata_for_file, package_versions
+from mocar.runtime.registry import FORMATS
+from mocar.runtime.tflite_file import (
     TensorInfo,
     embed_tflite_metadata,
     invoke,
     load_interpreter,
-    read_tflite_metadata,
     tensor_infos,
+    tflite_output_index,
 )
 
 FLOAT_FLAVOURS = {"fp32": "float32", "fp16": "float16"}
-INT8_FLAVOURS = ("dynamic_range", "integer_quant", "full_integer_quant", "integer_quant_float_norm")
-DEFAULT_INT8_FLAVOURS = INT8_FLAVOURS[:3]
-INT8_DESCRIPTIONS = {
-    "dynamic_range": "int8 weights (per channel), float activations and I/O (onnx2tf dynamic range)",
-    "integer_quant": "int8 weights (per channel) and activations, float32 I/O, calibrated (onnx2tf -oiqt)",
-    "full_integer_quant": "int8 weights (per channel), activations and I/O, calibrated (onnx2tf -oiqt)",
-    "integer_quant_float_norm": "int8 weights (per channel) and activations, float32 I/O; the head's pooling, "
-                                "concatenation and GroupNorm in float, calibrated (TF converter deny list)",
-}
-ONNX2TF_CALIBRATED = ("integer_quant", "full_integer_quant")  # written by onnx2tf itself
-FLOAT_NORM_FLAVOUR = "integer_quant_float_norm"
-CALIBRATED_FLAVOURS = (*ONNX2TF_CALIBRATED, FLOAT_NORM_FLAVOUR)
 ALL_FLAVOURS = (*FLOAT_FLAVOURS.values(), *INT8_FLAVOURS)
 LAYOUT = "NHWC"
 _ONNX2TF_SUFFIX = {"float32": "float32", "float16": "float16", "dynamic_range": "dynamic_range_quant",
@@ -121,27 +120,25 @@ def precision_of(flavour: str) -> str:
             return precision
     if flavour in INT8_FLAVOURS:
         return "int8"
-    raise ValueError(f"unknown TFLite flavour {flavour!r}; valid: {', '.join(ALL_FLAVOURS)}")
+    raise ExportError(f"unknown TFLite flavour {flavour!r}; valid: {', '.join(ALL_FLAVOURS)}")
 
 
-def requested_flavours(precisions: Sequence[str], options: Mapping[str, Any]) -> list[str]:
+def requested_flavours(precisions: Sequence[str], int8_flavours: Sequence[str]) -> list[str]:
     """The flavours a job asks for, in :data:`ALL_FLAVOURS` order.
 
+    Args:
+        precisions: The job's precisions.
+        int8_flavours: The int8 flavours (``job.int8.tflite``, already checked), used with ``int8``.
+
     Raises:
-        ValueError: On an unknown precision or int8 flavour.
+        ExportError: On an unknown precision.
     """
     unknown = [p for p in precisions if p not in (*FLOAT_FLAVOURS, "int8")]
     if unknown:
-        raise ValueError(f"unknown precision(s) {unknown} for TFLite; valid: fp32, fp16, int8")
-    int8 = options.get("tflite_int8_flavours", DEFAULT_INT8_FLAVOURS)
-    int8 = tuple(int8.split(",")) if isinstance(int8, str) else tuple(int8)  # "a,b" from a CLI flag
-    bad = [f for f in int8 if f not in INT8_FLAVOURS]
-    if bad:
-        raise ValueError(f"unknown int8 flavour(s) {bad} in options['tflite_int8_flavours']; "
-                         f"valid: {', '.join(INT8_FLAVOURS)}")
+        raise ExportError(f"unknown precision(s) {unknown} for TFLite; valid: fp32, fp16, int8")
     wanted = [FLOAT_FLAVOURS[p] for p in FLOAT_FLAVOURS if p in precisions]
     if "int8" in precisions:
-        wanted += [f for f in INT8_FLAVOURS if f in int8]
+        wanted += [f for f in INT8_FLAVOURS if f in int8_flavours]
     return wanted
 
 
@@ -201,18 +198,6 @@ def onnx2tf_sample_data(calib_nchw: np.ndarray | None, seed: int = 0) -> np.ndar
     low, high = float(images.min()), float(images.max())
     scaled = (images - low) / (high - low) if high > low else np.zeros_like(images)
     return scaled.astype(np.float32)
-
-
-def tflite_output_index(tensor_name: str) -> int | None:
-    """The model-output index onnx2tf encodes in an output tensor name, or None.
-
-    ``Identity`` -> 0, ``Identity_2`` -> 2 (float files); ``PartitionedCall:1`` -> 1 (quantised files).
-    """
-    match = re.fullmatch(r"Identity(?:_(\d+))?", tensor_name)
-    if match:
-        return int(match.group(1) or 0)
-    match = re.search(r":(\d+)$", tensor_name)
-    return int(match.group(1)) if match else None
 
 
 def map_tflite_outputs(tensors: Sequence[tuple[str, Sequence[int]]],
@@ -277,7 +262,7 @@ def onnx_to_tflite(onnx_path: Path, targets: Mapping[str, Path], calib_nchw: np.
         ``targets`` (all written).
 
     Raises:
-        ValueError: On unknown flavours, missing or mis-shaped calibration images.
+        ExportError: On unknown flavours, missing or mis-shaped calibration images.
         TFLiteExportError: If onnx2tf fails, does not write a requested flavour, or its float32
             graph disagrees with the ONNX model (:func:`check_float32_against_onnx`).
         NetworkAccessError: If anything attempted a network connection.
@@ -366,11 +351,11 @@ def check_float32_against_onnx(tflite_path: Path, onnx_path: Path, images_nchw: 
 def _check_calibration(calib_nchw: np.ndarray | None, input_shape: Sequence[int], needed: bool) -> None:
     if calib_nchw is None:
         if needed:
-            raise ValueError(f"int8 flavours {', '.join(CALIBRATED_FLAVOURS)} need calibration images (job.calib_file)")
+            raise ExportError(f"int8 flavours {', '.join(CALIBRATED_FLAVOURS)} need calibration images (job.calib_file)")
         return
     expected = (3, *input_shape[2:])
     if calib_nchw.ndim != 4 or tuple(calib_nchw.shape[1:]) != expected or len(calib_nchw) == 0:
-        raise ValueError(f"calibration images must be float32 NCHW [N, {', '.join(map(str, expected))}] "
+        raise ExportError(f"calibration images must be float32 NCHW [N, {', '.join(map(str, expected))}] "
                          f"(the export's input size), got shape {list(calib_nchw.shape)}")
 
 
@@ -380,7 +365,7 @@ def _run_onnx2tf(model_copy: Path, out_folder: Path, flavours: set[str], calibra
     try:
         import onnx2tf
     except ImportError as err:  # optional dependency
-        raise ImportError("TFLite export needs onnx2tf, tensorflow, tf_keras, onnx_graphsurgeon, sng4onnx, "
+        raise MissingRuntimeError("TFLite export needs onnx2tf, tensorflow, tf_keras, onnx_graphsurgeon, sng4onnx, "
                           "psutil and ai_edge_litert (install mocar[tflite])") from err
     log_path = model_copy.parent / "onnx2tf.log"
     failure: BaseException | None = None
@@ -407,50 +392,6 @@ def _run_onnx2tf(model_copy: Path, out_folder: Path, flavours: set[str], calibra
                                 f"onnx2tf log (tail):\n{_tail(log_path)}") from failure
 
 
-def float_norm_nodes(float_file: Path) -> list[str]:
-    """The head operators ``integer_quant_float_norm`` keeps in float, by output tensor name.
-
-    The head is every operator after the last one with a 4-D (spatial) output, in execution order:
-    the last block's pooling, the concatenation, the GroupNorm pieces, activations, fully-connected
-    layers and outputs. The fully-connected layers stay int8 (measured: the demo student agrees
-    98.9 % with them int8, 98.4 % with them float, and float weights would double the head's size);
-    the graph outputs (``Identity_N``) are renamed by TF's converter, so they are left out too.
-    """
-    interpreter = load_interpreter(float_file, threads=1, inspect=True)  # no DELEGATE nodes hiding the operators
-    details = {t["index"]: t for t in interpreter.get_tensor_details()}
-    ops = [(op["op_name"], details[int(op["outputs"][0])]) for op in interpreter._get_ops_details()]
-    last_spatial = max((i for i, (_, tensor) in enumerate(ops) if len(tensor["shape"]) == 4), default=-1)
-    return [tensor["name"] for kind, tensor in ops[last_spatial + 1 :]
-            if kind != "FULLY_CONNECTED" and tflite_output_index(tensor["name"]) is None]
-
-
-def float_norm_model(saved_model_dir: Path, float_file: Path, calib_nhwc: np.ndarray) -> bytes:
-    """The ``integer_quant_float_norm`` flatbuffer: TF's converter on onnx2tf's SavedModel, calibrated
-    on ``calib_nhwc``, with :func:`float_norm_nodes` of ``float_file`` denied quantisation.
-
-    Raises:
-        TFLiteExportError: If the float file has no head operator to keep in float.
-    """
-    import tensorflow as tf
-
-    denied = float_norm_nodes(float_file)
-    if not denied:
-        raise TFLiteExportError(f"{float_file.name}: no head operator after the last 4-D feature map; "
-                                f"{FLOAT_NORM_FLAVOUR} has nothing to keep in float")
-
-    def calibration():
-        for image in calib_nhwc:
-            yield [image[None].astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir))
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = calibration
-    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=denied)
-    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=calibration,
-                                                         debug_options=options)
-    return debugger.get_nondebug_quantized_model()
-
-
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -461,8 +402,8 @@ def _tail(path: Path, lines: int = 30) -> str:
 def export_tflite(job: ExportJob) -> list[ExportedFile]:
     """Exports ``job.model_file`` to the requested TFLite precisions/flavours (see module docstring).
 
-    Options (``job.options``, shared by all formats hence the prefix): ``tflite_int8_flavours``
-    (subset of :data:`INT8_FLAVOURS`, default :data:`DEFAULT_INT8_FLAVOURS`), ``tflite_stem`` (file name stem, default
+    int8 flavours come from ``job.int8.tflite``. Options (``job.options``, shared by all formats hence
+    the prefix): ``tflite_stem`` (file name stem, default
     ``model`` like the ONNX files), ``tflite_latency_threads`` (default 2). Each file's ``seconds``
     is the shared tracing + onnx2tf time (one onnx2tf run writes every flavour).
 
@@ -470,12 +411,7 @@ def export_tflite(job: ExportJob) -> list[ExportedFile]:
         One :class:`ExportedFile` per written file; each file embeds :func:`tflite_file_metadata`
         (read it back with :func:`read_tflite_metadata`).
     """
-    import torch  # noqa: F401  torch (and its triton) before TensorFlow, see module docstring
-
-    from mocar.export.to_onnx import torch_to_onnx
-    from mocar.model import load_model
-
-    flavours = requested_flavours(job.precisions, job.options)
+    flavours = requested_flavours(job.precisions, job.int8.tflite)
     if not flavours:
         return []
     model = load_model(job.model_file)
@@ -542,7 +478,7 @@ def tflite_file_metadata(job_metadata: Mapping[str, Any], flavour: str, input_in
                          "layout": LAYOUT, "dtype": input_info.dtype}
     metadata["output_map"] = dict(output_map)
     metadata["tflite_tensors"] = {"input": input_info.to_dict(), "outputs": [o.to_dict() for o in output_infos]}
-    metadata.setdefault("exporters", package_versions(EXPORTER_PACKAGES["tflite"]))
+    metadata.setdefault("exporters", package_versions(FORMATS["tflite"].packages))
     return metadata
 
 
@@ -558,8 +494,8 @@ def _median_latency_ms(interpreter: Any, probe_nhwc: np.ndarray, runs: int = LAT
 
 
 __all__ = [
-    "ALL_FLAVOURS", "FLOAT_FLAVOURS", "INT8_DESCRIPTIONS", "INT8_FLAVOURS", "LAYOUT", "NetworkAccessError",
+    "ALL_FLAVOURS", "FLOAT_FLAVOURS", "LAYOUT", "NetworkAccessError",
     "TFLiteExportError", "export_tflite", "forbid_network", "map_tflite_outputs", "onnx2tf_sample_data",
-    "onnx_io", "onnx_to_tflite", "precision_of", "read_tflite_metadata", "requested_flavours",
-    "tflite_file_metadata", "tflite_file_name", "tflite_output_index",
+    "onnx_io", "onnx_to_tflite", "precision_of", "requested_flavours",
+    "tflite_file_metadata", "tflite_file_name",
 ]

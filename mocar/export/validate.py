@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mocar.bench import parity
+from mocar.runtime import parity
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
     python -m mocar.export.worker validate FORMAT REQUEST.json RESULT.json
 
 Why a process per format: TensorFlow, coremltools and torch cannot always share one process
-(importing TensorFlow before torch's triton segfaults, TOOLCHAIN_NOTES), and a converter that
+(importing TensorFlow before torch's triton segfaults, docs/toolchain_findings.md), and a converter that
 crashes, hangs or leaks must not take the other formats down. :mod:`mocar.export.run` starts these
 workers; they talk through JSON files only.
 
@@ -29,6 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from mocar.export.job import ExportJob
+from mocar.export.reference import load_reference
+from mocar.export.validate import ValidationContext, ValidationLimits, check_metadata, validate_outputs
+from mocar.runtime.preprocessing import normalize_images
+from mocar.runtime.registry import import_object
+from mocar.runtime.runners import open_runner
+
 MODES = ("export", "validate")
 
 
@@ -46,8 +53,6 @@ def error_line(error: BaseException) -> str:
 
 def run_export(request: dict[str, Any]) -> dict[str, Any]:
     """Imports the format's exporter and runs it on the job."""
-    from mocar.export.base import ExportJob, import_object
-
     exporter = import_object(request["exporter"])
     files = exporter(ExportJob.from_dict(request["job"]))
     return {"files": [exported.to_dict() for exported in files]}
@@ -55,10 +60,6 @@ def run_export(request: dict[str, Any]) -> dict[str, Any]:
 
 def validate_file(path: Path, precision: str, request: dict[str, Any]) -> dict[str, Any]:
     """Runs one file on the validation images and compares it with the float reference."""
-    from mocar.bench.runners import open_runner
-    from mocar.export.reference import load_reference, normalize_images
-    from mocar.export.validate import ValidationContext, ValidationLimits, check_metadata, validate_outputs
-
     reference, extra = load_reference(Path(request["reference"]))
     context = ValidationContext(extra["targets"], extra["true_years"], extra["year_mean"], extra["year_scale"])
     started = time.perf_counter()

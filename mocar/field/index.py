@@ -3,7 +3,7 @@
 An investigator's photo is linked to reference objects with the same characteristics, whose
 metadata (collection, dating) then supports a provenance hypothesis. The index folder holds:
 
-* ``index.json``: schema, the model fingerprint (:mod:`mocar.field.fingerprint`), sizes, dtype, the
+* ``index.json``: schema, the model fingerprint (:mod:`mocar.model.fingerprint`), sizes, dtype, the
   search recipe in words, the OOD threshold calibrated at build time, file names;
 * ``embeddings.npy``: the reference codes [N, d], ``float16`` or ``int8``;
 * ``scales.npy`` (int8 only): float32 [d] per-dimension scales;
@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from mocar.data.images import load_rgb
 from mocar.field import search as search_math
 from mocar.field.errors import ModelMismatchError, ReferenceIndexError
 from mocar.utils.io import atomic_write_bytes, atomic_write_text
@@ -364,8 +365,6 @@ def _coding_problems(index: ReferenceIndex, prefix: str, dtype: str | None, widt
 
 def make_thumbnail(path: str | Path, px: int, quality: int = THUMB_QUALITY) -> bytes:
     """A JPEG thumbnail whose longer side is ``px`` (aspect ratio kept), from any image file."""
-    from mocar.data.images import load_rgb
-
     image = load_rgb(path)
     image.thumbnail((px, px), Image.Resampling.BICUBIC)
     buffer = io.BytesIO()

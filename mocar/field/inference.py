@@ -6,7 +6,7 @@ fingerprint and calibration constants, and maps preprocessed NCHW float32 images
 
 * ``from_run``: the run's checkpoint, its DataConfig (eval preprocessing), classes.json and
   ``calibration.json`` when present.
-* ``from_file``: :func:`mocar.bench.runners.open_runner` (ONNX, TFLite, CoreML, .pt); everything
+* ``from_file``: :func:`mocar.runtime.runners.open_runner` (ONNX, TFLite, CoreML, .pt); everything
   else from the metadata embedded in the file (``input``, ``labels``, ``year``; ``calibration`` and
   ``model.fingerprint`` once the export stage embeds them) or from an explicit calibration file.
 """
@@ -25,7 +25,9 @@ from mocar.data.transforms import DataConfig, eval_transform
 from mocar.errors import InputError
 from mocar.field.calibrate import CALIBRATION_FILE, load_calibration
 from mocar.field.errors import ModelMismatchError
-from mocar.field.fingerprint import model_fingerprint
+from mocar.model.fingerprint import model_fingerprint
+from mocar.runtime.preprocessing import Preprocessing
+from mocar.runtime.runners import open_runner
 from mocar.train.run_files import load_trained_run
 
 
@@ -90,18 +92,13 @@ def from_run(run_dir: str | Path, checkpoint: str = "best", calibration_file: st
 
 def from_file(model_file: str | Path, threads: int = 2, calibration_file: str | Path | None = None) -> FieldModel:
     """An exported model file through its runtime's runner; contract and labels from its metadata."""
-    from mocar.bench.runners import open_runner
-
     runner = open_runner(model_file, threads)
     meta = runner.metadata
     labels = (meta.get("labels") or {}).get("names")
     if not labels:
         raise InputError(f"{model_file}: its metadata has no labels.names; predict needs an exported file with labels "
                          "(`mocar export`), or use --run")
-    size = int(meta["input"]["shape"][2 if meta["input"].get("layout", "NCHW") == "NCHW" else 1])
-    resize = (meta["input"].get("resize") or {})
-    data_config = DataConfig(image_size=size, resize=size, mean=tuple(meta["input"]["mean"]),
-                             std=tuple(meta["input"]["std"]), interpolation=resize.get("interpolation", "bilinear"))
+    data_config = Preprocessing.from_metadata(meta, str(model_file)).data_config()
     fingerprint = (meta.get("model") or {}).get("fingerprint")
     calibration = load_calibration(calibration_file) if calibration_file else meta.get("calibration")
     year = meta.get("year")

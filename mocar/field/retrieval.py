@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from mocar.errors import InputError
 from mocar.field.index import ReferenceIndex
 from mocar.field.runs import open_field_run
 from mocar.utils.io import atomic_write_text
@@ -64,7 +65,7 @@ def retrieval_metrics(query_emb: np.ndarray, query_collection: Sequence[str], qu
         references = index.objects[column].astype(str).to_numpy()
         values = np.asarray(queries).astype(str)
         if len(values) != len(neighbours):
-            raise ValueError(f"{len(values)} query {name} values for {len(neighbours)} query embeddings")
+            raise InputError(f"{len(values)} query {name} values for {len(neighbours)} query embeddings")
         counts = dict(zip(*np.unique(references, return_counts=True)))
         totals = np.array([counts.get(v, 0) for v in values])
         result[name] = _attribute_metrics(references[neighbours] == values[:, None], totals, ks, depth)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mocar.data.dataset import MuseumDataset, PreparedData
-from mocar.field.fingerprint import model_fingerprint
+from mocar.model.fingerprint import model_fingerprint
 from mocar.train.evaluate import SplitPredictions, predict_dataset
 from mocar.train.metrics import log_softmax
 from mocar.train.run_files import TrainedRun, load_trained_run

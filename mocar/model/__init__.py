@@ -7,7 +7,8 @@ Every network's forward returns :class:`ModelOutput` ``(logits, year, embedding)
 the normalised year (MOCaR only).
 """
 
-from mocar.model.backbones import BACKBONES, BackboneSpec, block_channels, create_backbone, forward_blocks
+from mocar.model.backbones import BACKBONES, BackboneSpec, create_backbone
+from mocar.model.blocks import block_channels, forward_blocks
 from mocar.model.config import (
     ACTIVATIONS,
     ARCHITECTURES,

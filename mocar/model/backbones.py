@@ -9,11 +9,8 @@ BiT backbones (pre-activation ResNet-V2 with GroupNorm and weight standardisatio
   (32, 64, 128, 256), for the demo and the tests. GroupNorm uses 4 groups instead of 32 so that
   the thinnest layer (8 bottleneck channels) keeps BiT-R50's 2 channels per group.
 
-The backbone's four *blocks* are the outputs of ``backbone.stages[0..3]``. In a pre-activation
-network these are raw residual sums; BiT applies its final GroupNorm+ReLU (``backbone.norm``) only
-after stage 4. :func:`forward_blocks` returns the raw outputs, like the Keras BiT ``block1..block4``
-layers the paper tapped; the baseline applies ``backbone.norm`` itself, the MaxAvg-Cat networks
-drop it (their head normalises the pooled vector instead).
+Running a built backbone (its four block outputs, their channels, its final norm) is
+:mod:`mocar.model.blocks`.
 
 Student backbones (``family="student"``, for ``mocar distill``): timm mobile/ResNet networks with
 BatchNorm, built ``features_only`` at strides 4/8/16/32, so the same MaxAvg-Cat/MOCaR heads sit on
@@ -35,7 +32,6 @@ from functools import partial
 from pathlib import Path
 
 import timm
-import torch
 from timm.layers import GroupNormAct, StdConv2d
 from timm.models import FeatureListNet
 from timm.models.resnet import BasicBlock, ResNet
@@ -135,7 +131,7 @@ def create_backbone(
             with ``nn.Identity`` after loading, for heads that do not use it (students have none).
 
     Returns:
-        A timm ``ResNetV2`` or features-only network that :func:`forward_blocks` runs.
+        A timm ``ResNetV2`` or features-only network that :func:`mocar.model.blocks.forward_blocks` runs.
 
     Raises:
         UnknownNameError: If ``name`` is not registered.
@@ -149,34 +145,3 @@ def create_backbone(
         backbone.norm = nn.Identity()
     return backbone
 
-
-def is_student(backbone: nn.Module) -> bool:
-    """Whether a built backbone is a features-only student (not a BiT ``ResNetV2``)."""
-    return not isinstance(backbone, ResNetV2)
-
-
-def block_channels(backbone: nn.Module) -> list[int]:
-    """Channels of the four block outputs (timm's feature_info without the stem level)."""
-    if is_student(backbone):
-        return [int(c) for c in backbone.feature_info.channels()]
-    return [int(info["num_chs"]) for info in backbone.feature_info[1:]]
-
-
-def final_norm(backbone: nn.Module) -> nn.Module:
-    """BiT's GroupNorm+ReLU after stage 4; students end in their own BatchNorm+activation already."""
-    return backbone.norm if isinstance(backbone, ResNetV2) else nn.Identity()
-
-
-def forward_blocks(backbone: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
-    """Runs the backbone and returns its four raw block outputs (strides 4, 8, 16, 32).
-
-    No data-dependent control flow, so ``torch.export`` and ``torch.onnx`` trace it as is.
-    """
-    if is_student(backbone):
-        return list(backbone(images))
-    x = backbone.stem(images)
-    blocks = []
-    for stage in backbone.stages:
-        x = stage(x)
-        blocks.append(x)
-    return blocks

@@ -1,11 +1,14 @@
 """Typed errors raised by :mod:`mocar.model`.
 
 Callers (CLI, training, export) can tell a bad preset name from a broken weights file without
-parsing messages. Every class also derives from ``ValueError`` so generic handlers keep working.
+parsing messages. Every class is a :class:`~mocar.errors.MocarError` (the CLI reports it as one
+line and exit status 2) and also a ``ValueError``, so handlers written for the latter keep working.
 """
 
+from mocar.errors import MocarError
 
-class ModelError(ValueError):
+
+class ModelError(MocarError, ValueError):
     """Base class for every error raised by ``mocar.model``."""
 
 

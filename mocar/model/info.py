@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from mocar.model.backbones import forward_blocks
+from mocar.model.blocks import forward_blocks
 from mocar.model.config import ModelConfig, output_names
 from mocar.model.factory import create_model_from_config, preset_config
 from mocar.model.heads import maxavg_cat_pool, upsample_and_concat

@@ -19,8 +19,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from mocar.model import config as config_lib
-from mocar.model.backbones import block_channels, final_norm, forward_blocks
+import mocar.model.config as config_lib
+from mocar.model.blocks import block_channels, final_norm, forward_blocks
 from mocar.model.config import ModelConfig
 from mocar.model.errors import ModelConfigError
 from mocar.model.heads import MaxAvgCatEmbedding, maxavg_cat_pool, zero_linear

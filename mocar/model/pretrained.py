@@ -29,6 +29,7 @@ import torch
 from timm.models.resnetv2 import _load_weights as timm_load_bit_npz
 from torch import nn
 
+from mocar.model.blocks import is_student
 from mocar.model.errors import PretrainedWeightsError
 
 NPZ_PREFIX = "resnet/"
@@ -51,8 +52,6 @@ def load_pretrained_backbone(backbone: nn.Module, path: str | Path, need_final_n
         PretrainedWeightsError: If the file is missing, unreadable, of an unknown type, or its
             entries do not match the backbone.
     """
-    from mocar.model.backbones import is_student  # backbones imports this module
-
     path = Path(path)
     if not path.is_file():
         raise PretrainedWeightsError(f"pretrained weights file not found: {path}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from mocar.errors import ConfigError
 from mocar.model import ModelConfig
 from mocar.model.networks import ModelOutput
-from mocar.train.config import TrainConfig
+from mocar.train.config import TrainConfig, check_distill_weights, read_config_file
 from mocar.train.distributed import DistContext
 from mocar.train.evaluate import autocast
 from mocar.train.loop import Trainer, fit, resume_config
@@ -52,13 +52,11 @@ class DistillWeights:
     embed_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.temperature > 0:
-            raise ConfigError(f"kd_temperature must be > 0, got {self.temperature}")
-        for name, value in (("kd_alpha", self.alpha), ("kd_year_weight", self.year_weight)):
-            if not 0.0 <= value <= 1.0:
-                raise ConfigError(f"{name} must be in [0, 1], got {value}")
-        if self.embed_weight < 0:
-            raise ConfigError(f"kd_embed_weight must be >= 0, got {self.embed_weight}")
+        check_distill_weights(self.temperature, self.alpha, self.year_weight, self.embed_weight)
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig) -> DistillWeights:
+        return cls(cfg.kd_temperature, cfg.kd_alpha, cfg.kd_year_weight, cfg.kd_embed_weight)
 
 
 def soft_target_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
@@ -162,13 +160,15 @@ def check_compatible(teacher: Any, class_names: list[str], target: str, teacher_
 class DistillTrainer(Trainer):
     """:class:`Trainer` whose loss adds the frozen teacher's terms (see the module docstring)."""
 
+    uses_teacher: ClassVar[bool] = True
+
     def __init__(self, cfg: TrainConfig, ctx: DistContext | None = None) -> None:
-        super().__init__(cfg, ctx)
         if not cfg.teacher:
             raise ConfigError("distillation needs a teacher run folder (teacher)")
+        super().__init__(cfg, ctx)
         run = load_trained_run(cfg.teacher, "best", device=str(self.ctx.device))
         check_compatible(run, self.class_names, self.target, cfg.teacher)
-        self.weights = DistillWeights(cfg.kd_temperature, cfg.kd_alpha, cfg.kd_year_weight, cfg.kd_embed_weight)
+        self.weights = DistillWeights.from_config(cfg)
         if self.weights.embed_weight > 0 and run.model.embedding_size != self.model.embedding_size:
             raise ConfigError(f"kd_embed_weight > 0 needs equal embedding widths: teacher {run.model.embedding_size}, "
                               f"student {self.model.embedding_size}; give the student hidden={run.model.embedding_size}")
@@ -184,14 +184,28 @@ class DistillTrainer(Trainer):
                                  self.weights, self.loss_fn)
 
 
-def distill_config(teacher_dir: str | Path, student: str, out: str | Path, **overrides: Any) -> TrainConfig:
-    """The training config of a student: the teacher's data, architecture, embedding width,
-    input size and loss rule unless ``overrides`` say otherwise (``None`` values are ignored).
+def distill_config(teacher_dir: str | Path, student: str, out: str | Path, config_file: str | Path | None = None,
+                   **overrides: Any) -> TrainConfig:
+    """The training config of a student: teacher run < ``config_file`` < ``overrides``.
+
+    From the teacher come its data, architecture, embedding width, input size and loss rule; a YAML
+    file of training options (``mocar distill --config``) overrides them, and ``overrides`` override
+    both. ``None`` values in the file and in ``overrides`` are ignored. The ``kd_*`` ranges are
+    checked here, before any teacher weights are loaded.
 
     Raises:
-        ConfigError: If the teacher folder is not a finished mocar run.
+        ConfigError: If the teacher folder is not a finished mocar run, or the file or an option is
+            invalid.
     """
-    teacher = Path(teacher_dir)
+    fields = _teacher_fields(Path(teacher_dir))
+    fields.update(out=str(out), preset=student)
+    for layer in (read_config_file(config_file) if config_file is not None else {}, overrides):
+        fields.update({k: v for k, v in layer.items() if v is not None})
+    return TrainConfig.from_dict(fields)
+
+
+def _teacher_fields(teacher: Path) -> dict[str, Any]:
+    """The options a student inherits from its teacher run's saved ``config.yaml``."""
     if not (teacher / "best.pt").is_file():
         raise ConfigError(f"{teacher}: no best.pt; the teacher must be a trained mocar run folder")
     if not (teacher / "config.yaml").is_file():
@@ -199,19 +213,21 @@ def distill_config(teacher_dir: str | Path, student: str, out: str | Path, **ove
     saved = read_yaml(teacher / "config.yaml")
     try:
         train, model, schedule = saved["train"], saved["model"], saved["schedule"]
-        fields = dict(data=train["data"], out=str(out), preset=student, arch=model["arch"], hidden=model["hidden"],
-                      loss=train["loss"], image_size=schedule["crop_size"], resize=schedule["resize_size"],
-                      teacher=str(teacher))
+        return dict(data=train["data"], arch=model["arch"], hidden=model["hidden"], loss=train["loss"],
+                    image_size=schedule["crop_size"], resize=schedule["resize_size"], teacher=str(teacher))
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{teacher / 'config.yaml'}: missing or incomplete ({err!r} not found); the teacher "
                           "must be a run folder written by mocar train") from None
-    fields.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.from_dict(fields)
 
 
-def distill(teacher_dir: str | Path, student: str, out: str | Path, resume: bool = False,
-            **overrides: Any) -> Path:
-    """Python API of `mocar distill`: train ``student`` (a preset) from a teacher run; returns the run folder."""
+def distill(teacher_dir: str | Path | None, student: str, out: str | Path, resume: bool = False,
+            config_file: str | Path | None = None, **overrides: Any) -> Path:
+    """Python API of `mocar distill`: train ``student`` (a preset) from a teacher run; returns the run folder.
+
+    ``resume`` continues the run in ``out`` from its saved config (``teacher_dir``, ``student`` and
+    ``config_file`` are then ignored; ``overrides`` may set e.g. ``stop_after`` or ``progress``).
+    See :func:`distill_config` for how the options are merged.
+    """
     if resume:
-        return fit(resume_config(out, **overrides), resume=True)
-    return fit(distill_config(teacher_dir, student, out, **overrides))
+        return fit(resume_config(out, **overrides), resume=True, trainer_class=DistillTrainer)
+    return fit(distill_config(teacher_dir, student, out, config_file, **overrides), trainer_class=DistillTrainer)

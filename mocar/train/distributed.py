@@ -1,11 +1,14 @@
 """DistributedDataParallel plumbing: the same `mocar train` runs alone or under ``torchrun``.
 
 ``torchrun --nproc-per-node N`` sets RANK/WORLD_SIZE/LOCAL_RANK; we then initialise NCCL on GPUs or
-gloo on CPUs. Only rank 0 writes files; metrics are gathered to every rank.
+gloo on CPUs. Only rank 0 writes files; metrics are gathered to every rank. The run entry points
+open the group with :func:`process_group`, which also tears it down when the run ends or fails.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +45,22 @@ def init_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank=rank, world_size=world, local_rank=local, device=target)
 
 
+@contextmanager
+def process_group(device: str = "auto") -> Iterator[DistContext]:
+    """:func:`init_distributed` for the length of a ``with`` block.
+
+    The group is destroyed on the way out, even after an error, but only if this block created it:
+    a group the caller opened stays the caller's.
+    """
+    opened_here = not dist.is_initialized()
+    ctx = init_distributed(device)
+    try:
+        yield ctx
+    finally:
+        if opened_here:
+            shutdown(ctx)
+
+
 def gather_objects(obj: Any, ctx: DistContext) -> list[Any]:
     """All ranks' ``obj`` in rank order (just ``[obj]`` without distribution)."""
     if not ctx.enabled:
@@ -57,5 +76,6 @@ def barrier(ctx: DistContext) -> None:
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Destroys the process group of a distributed run (nothing to do in a single process)."""
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -6,6 +6,9 @@ batches come from the step-indexed sampler, MixUp and dropout are seeded by the 
 runs every ``eval_every`` steps; ``best.pt`` is written when the validation loss improves (the
 paper's rule), ``last.pt`` at every validation for resuming. Only rank 0 writes.
 
+:func:`fit` and :func:`find_lr` take the trainer class to run; :mod:`mocar.train.trainers` picks
+it from the config (a config naming a teacher needs :class:`~mocar.train.distill.DistillTrainer`).
+
 Caveat: with gradient accumulation the product losses (Lc*Lr) are averaged over micro-batches,
 which is not the product of the batch means; use a micro-batch equal to the batch to be exact.
 """
@@ -17,6 +20,7 @@ import json
 import math
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -31,7 +35,7 @@ from mocar.errors import CheckpointError, ConfigError
 from mocar.model import ModelConfig, PRESETS, create_model_from_config, preset_config
 from mocar.train.checkpoint import load_checkpoint, save_checkpoint
 from mocar.train.config import TrainConfig
-from mocar.train.distributed import DistContext, barrier, gather_objects, init_distributed
+from mocar.train.distributed import DistContext, barrier, gather_objects, init_distributed, process_group
 from mocar.train.evaluate import autocast, merge_shards, predict_dataset
 from mocar.train.losses import LossConfig, MocarLoss
 from mocar.train.lr_find import LrFindResult, lr_range_test, plot_lr_find
@@ -40,18 +44,9 @@ from mocar.train.mixup import mixup_batch
 from mocar.train.plots import plot_training_curves
 from mocar.train.sampler import StepBatchSampler
 from mocar.train.schedule import ResolvedSchedule, ScheduleConfig, make_optimizer, set_lr
-from mocar.utils.io import atomic_write_text, write_yaml
+from mocar.utils.io import atomic_write_text, read_yaml, write_yaml
 
 MAX_DEFAULT_MICRO_BATCH = 64
-
-
-def cpu_supports_bf16() -> bool:
-    """AMX or AVX512-BF16 make bf16 autocast worthwhile on a CPU."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_bf16(precision: str, device: torch.device) -> bool:
@@ -74,7 +69,14 @@ def default_micro_batch(per_rank_batch: int) -> int:
 class Trainer:
     """Builds the model, data and optimiser of a run and trains it step by step."""
 
+    # Whether this class trains from ``cfg.teacher``; a plain trainer refuses such a config rather than
+    # silently training (or resuming) a student without its teacher.
+    uses_teacher: ClassVar[bool] = False
+
     def __init__(self, cfg: TrainConfig, ctx: DistContext | None = None) -> None:
+        if cfg.teacher and not self.uses_teacher:
+            raise ConfigError(f"this run distils from the teacher {cfg.teacher}: train it with "
+                              "mocar.train.trainers.train (mocar train / mocar distill), not the plain Trainer")
         self.cfg, self.ctx = cfg, ctx or init_distributed(cfg.device)
         self.out = Path(cfg.out)
         self.data = PreparedData.load(cfg.data)
@@ -100,6 +102,13 @@ class Trainer:
         if self.cfg.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.cfg.preset!r}; valid: {sorted(PRESETS)}")
         return PRESETS[self.cfg.preset]
+
+    def use_base_lr(self, lr: float) -> None:
+        """Re-plans the schedule and optimiser for a new base lr (after the lr range test)."""
+        self.cfg.lr = lr
+        self.schedule = self._resolve_schedule()
+        self.optimizer = make_optimizer(list(self.model.parameters()) + list(self.loss_fn.parameters()),
+                                        self.schedule)
 
     def _resolve_schedule(self) -> ResolvedSchedule:
         cfg, world = self.cfg, self.ctx.world_size
@@ -343,40 +352,36 @@ class Trainer:
             tqdm.write(message)
 
 
-def make_trainer(cfg: TrainConfig) -> Trainer:
-    """A plain trainer, or a distilling one when the config names a teacher run."""
-    if cfg.teacher:
-        from mocar.train.distill import DistillTrainer  # distill builds on this module
+def fit(cfg: TrainConfig, resume: bool = False, trainer_class: type[Trainer] = Trainer) -> Path:
+    """Trains a run (resumed from its ``last.pt`` when asked); returns the run folder.
 
-        return DistillTrainer(cfg)
-    return Trainer(cfg)
+    Opens the process group when launched by torchrun and tears it down when the run ends or fails.
+    :func:`mocar.train.trainers.train` picks ``trainer_class`` from the config.
+    """
+    _check_run_folder(cfg, resume)
+    with process_group(cfg.device) as ctx:
+        trainer = trainer_class(cfg, ctx)
+        if cfg.lr == "auto" and not resume:
+            trainer.use_base_lr(float(trainer.find_lr().suggested_lr))
+        return trainer.fit(resume=resume)
 
 
-def fit(cfg: TrainConfig, resume: bool = False) -> Path:
-    """Python API of `mocar train`: train a run (resume from its ``last.pt`` when asked)."""
+def _check_run_folder(cfg: TrainConfig, resume: bool) -> None:
     if not cfg.data or not cfg.out:
         raise ConfigError("training needs both a prepared data folder (data) and a run folder (out)")
     out = Path(cfg.out)
     if not resume and (out / "last.pt").exists():
         raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or choose a new --out")
-    trainer = make_trainer(cfg)
-    if cfg.lr == "auto" and not resume:
-        cfg.lr = float(trainer.find_lr().suggested_lr)
-        trainer.schedule = trainer._resolve_schedule()
-        trainer.optimizer = make_optimizer(list(trainer.model.parameters()) + list(trainer.loss_fn.parameters()),
-                                           trainer.schedule)
-    return trainer.fit(resume=resume)
 
 
-def find_lr(cfg: TrainConfig) -> LrFindResult:
-    """Python API of `mocar train lr-find`: the range test alone, written into ``cfg.out``."""
-    return make_trainer(cfg).find_lr()
+def find_lr(cfg: TrainConfig, trainer_class: type[Trainer] = Trainer) -> LrFindResult:
+    """The lr range test alone, written into ``cfg.out`` (see :meth:`Trainer.find_lr`)."""
+    with process_group(cfg.device) as ctx:
+        return trainer_class(cfg, ctx).find_lr()
 
 
 def resume_config(run_dir: str | Path, **overrides) -> TrainConfig:
     """The saved config of a run, with a few overrides (e.g. stop_after, progress)."""
-    from mocar.utils.io import read_yaml
-
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise CheckpointError(f"{run_dir}: no config.yaml; is this a mocar run folder?")

@@ -12,7 +12,7 @@ import java.util.Map;
  *
  * <p>Everything the phone needs is read from here, never hard-coded: input size and dtype,
  * mean/std, resize rule, labels, year normalisation, output names and the conformal constants
- * ({@code mocar/export/metadata.py} writes it; {@code mocar/field/inference.py:from_file} reads it
+ * ({@code mocar/runtime/metadata.py} writes it; {@code mocar/field/inference.py:from_file} reads it
  * the same way on the desktop).
  */
 public final class ModelMetadata {

@@ -57,7 +57,7 @@ public final class Preprocessor {
 
     /**
      * Float input to the integer type of a full-integer model, like
-     * {@code mocar.export.tflite_file.quantize}: {@code round_half_even(x / scale) + zeroPoint},
+     * {@code mocar.runtime.tflite_file.quantize}: {@code round_half_even(x / scale) + zeroPoint},
      * saturated to int8 (signed) or uint8. The division is float32, as numpy's.
      */
     public static byte[] quantize(float[] x, float scale, int zeroPoint, boolean signed) {

@@ -14,7 +14,7 @@ import java.util.function.Function;
 
 /**
  * The bundled reference index (folder {@code reference_index/} written by
- * {@code mocar.export.android_assets}) and the exact search of {@code mocar/field/search.py}.
+ * {@code mocar.mobile.android_assets}) and the exact search of {@code mocar/field/search.py}.
  *
  * <p>Files: {@code layout.json} (array files, dtypes and shapes, little-endian), {@code index.json}
  * (the desktop index's own description: fingerprint, OOD threshold), {@code codes.bin}

@@ -15,7 +15,7 @@ import java.util.Map;
 import java.util.stream.Stream;
 
 /**
- * One golden folder written by {@code mocar.export.golden.write_golden}: golden.json plus raw
+ * One golden folder written by {@code mocar.mobile.golden.write_golden}: golden.json plus raw
  * little-endian arrays. The system property {@code mocar.golden} names a golden folder or a
  * folder of them (one per model file).
  */

@@ -2,7 +2,7 @@
 
 Why not ``coremltools.models.MLModel(path, skip_model_load=True)``: importing coremltools takes
 ~6 s here, imports TensorFlow, and segfaults when TensorFlow or a bare ``torch`` was imported first
-(TOOLCHAIN_NOTES). Validation, manifests and runners must read metadata in any process, so this
+(docs/toolchain_findings.md). Validation, manifests and runners must read metadata in any process, so this
 module decodes the few fields it needs straight from the protobuf wire format of the package's
 spec file (``Data/com.apple.CoreML/model.mlmodel``, located through ``Manifest.json``).
 Only the standard library is used.
@@ -121,7 +121,7 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
         elif wire == _FIXED32:
             value, pos = data[pos:pos + 4], pos + 4
         else:
-            raise ValueError(f"unsupported protobuf wire type {wire} (field {number})")
+            raise InputError(f"unsupported protobuf wire type {wire} (field {number})")
         yield number, wire, value
 
 

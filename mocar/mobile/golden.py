@@ -4,7 +4,7 @@
 a folder the Android core's JVM tests replay (``android_demo/core``, ``GoldenTest``):
 
 * ``golden.json`` (schema ``mocar-golden`` v1): the model file's name, its metadata
-  (:func:`mocar.export.metadata.read_metadata`), the input tensor's dtype/scale/zero point and one
+  (:func:`mocar.runtime.metadata.read_metadata`), the input tensor's dtype/scale/zero point and one
   record per case: file names and shapes of the binaries below, the reference-search rows and
   similarities, and the answer exactly as ``mocar predict`` writes it
   (:func:`mocar.field.predict.predict_images`, without thumbnails) plus the top-5 class indices;
@@ -12,11 +12,11 @@ a folder the Android core's JVM tests replay (``android_demo/core``, ``GoldenTes
   3, :func:`mocar.data.images.load_rgb`), ``input.f32`` (the preprocessed NHWC float32 tensor,
   :func:`mocar.data.transforms.eval_transform` through :meth:`FieldModel.preprocess`),
   ``input_q.i8``/``.u8`` (integer-input files only: that tensor quantised with the file's own
-  scale/zero point, :func:`mocar.export.tflite_file.quantize`) and ``<output>.f32`` (the file's own
+  scale/zero point, :func:`mocar.runtime.tflite_file.quantize`) and ``<output>.f32`` (the file's own
   outputs through its benchmark runner, de-quantised like the benchmark does);
 * ``case_000.png``: case 0's decoded pixels as PNG (the phone's decoder must give the same pixels);
 * a copy of the model file (the core's metadata reader is tested on the real flatbuffer) and, with an
-  index, its phone-readable copy ``reference_index/`` (:func:`mocar.export.android_assets.convert_index`);
+  index, its phone-readable copy ``reference_index/`` (:func:`mocar.mobile.android_assets.convert_index`);
 * ``checks/``: small synthetic images resized by Pillow (bilinear and bicubic, up and down) and an
   RGBA image composited on white by :func:`mocar.data.images.to_rgb`, to test the resize and alpha
   rules on more shapes than the model's.
@@ -38,7 +38,13 @@ from mocar.data.dataset import PreparedData
 from mocar.data.images import load_rgb, to_rgb
 from mocar.data.transforms import INTERPOLATIONS
 from mocar.errors import InputError
-from mocar.export.metadata import read_metadata
+from mocar.export.to_tflite import tflite_file_name
+from mocar.field.index import ReferenceIndex
+from mocar.field.inference import from_file
+from mocar.field.predict import predict_images
+from mocar.mobile.android_assets import INDEX_FOLDER, MODEL_STEM, convert_index, little_endian, run_index_dir
+from mocar.runtime.metadata import read_metadata
+from mocar.runtime.tflite_file import load_interpreter, quantize, tensor_infos
 from mocar.utils.io import atomic_write_bytes, atomic_write_text, json_safe, read_yaml
 
 GOLDEN_DIR = "golden"
@@ -66,8 +72,6 @@ def _training_data(run_dir: Path) -> str:
 
 def _save_array(path: Path, array: np.ndarray) -> dict[str, Any]:
     """Writes raw little-endian bytes; returns ``{file, dtype, shape}`` relative to the golden folder."""
-    from mocar.export.android_assets import little_endian
-
     array = np.ascontiguousarray(array)
     atomic_write_bytes(path, little_endian(array))
     return {"file": f"{path.parent.name}/{path.name}", "dtype": str(array.dtype), "shape": list(array.shape)}
@@ -77,7 +81,6 @@ def _input_info(model_file: Path) -> Any:
     """The TFLite input tensor (dtype, scale, zero point) as the interpreter reports it; None for other formats."""
     if model_file.suffix.lower() != ".tflite":
         return None
-    from mocar.export.tflite_file import load_interpreter, tensor_infos
 
     return tensor_infos(load_interpreter(model_file, 1))[0]
 
@@ -85,8 +88,6 @@ def _input_info(model_file: Path) -> Any:
 def _write_case(out_dir: Path, name: str, image: str, model: Any, input_info: Any, index: Any, depth: int,
                 answer: dict[str, Any], model_name: str) -> dict[str, Any]:
     """One case: its binaries in ``out_dir/name/`` and its golden.json record."""
-    from mocar.export.tflite_file import quantize
-
     folder = out_dir / name
     pixels = np.asarray(load_rgb(image), dtype=np.uint8)
     tensor = model.preprocess([image])  # NCHW float32, the benchmark's eval_transform
@@ -153,9 +154,6 @@ def write_golden(model_file: Path, data_dir: Path, out_dir: Path, count: int, in
         InputError: If ``count`` < 1 or the model file is missing.
         ModelMismatchError: If the index belongs to another model.
     """
-    from mocar.field.index import ReferenceIndex
-    from mocar.field.inference import from_file
-    from mocar.field.predict import predict_images
 
     model_file, out_dir = Path(model_file), Path(out_dir)
     if count < 1:
@@ -175,7 +173,6 @@ def write_golden(model_file: Path, data_dir: Path, out_dir: Path, count: int, in
 
 def _finish(out_dir: Path, model_file: Path, cases: list[dict[str, Any]], input_info: Any,
             index_dir: Path | None, k: int, split: str) -> Path:
-    from mocar.export.android_assets import INDEX_FOLDER, convert_index
 
     png = out_dir / f"{cases[PNG_CASE]['name']}.png"
     buffer = io.BytesIO()
@@ -221,8 +218,6 @@ def write_export_goldens(export_dir: Path, count: int, run_dir: Path, data_dir: 
     Raises:
         InputError: If the export folder holds none of those files.
     """
-    from mocar.export.android_assets import MODEL_STEM, run_index_dir
-    from mocar.export.to_tflite import tflite_file_name
 
     export_dir, run_dir = Path(export_dir), Path(run_dir)
     files = [export_dir / tflite_file_name(MODEL_STEM, flavour) for flavour in GOLDEN_FLAVOURS]

@@ -21,13 +21,15 @@ of them in onnx2tf's own output. Models over 2 GB (buffers outside the flatbuffe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mocar.export.errors import MetadataError
+from mocar.errors import InputError
+from mocar.runtime.errors import MetadataError, MissingRuntimeError
 
 METADATA_NAME = "mocar"
 TFLITE_FILE_IDENTIFIER = b"TFL3"
@@ -41,7 +43,7 @@ def _schema():
     try:
         from ai_edge_litert import schema_py_generated
     except ImportError as err:  # optional dependency
-        raise ImportError("reading/writing TFLite metadata needs ai_edge_litert (install mocar[tflite])") from err
+        raise MissingRuntimeError("reading/writing TFLite metadata needs ai_edge_litert: pip install 'mocar[tflite]'") from err
     return schema_py_generated
 
 
@@ -119,6 +121,18 @@ def read_tflite_metadata(path: Path, name: str = METADATA_NAME) -> dict[str, Any
                               f"export with mocar.export.to_tflite to embed it")
 
 
+def tflite_output_index(tensor_name: str) -> int | None:
+    """The model-output index onnx2tf encodes in an output tensor name, or None.
+
+    ``Identity`` -> 0, ``Identity_2`` -> 2 (float files); ``PartitionedCall:1`` -> 1 (quantised files).
+    """
+    match = re.fullmatch(r"Identity(?:_(\d+))?", tensor_name)
+    if match:
+        return int(match.group(1) or 0)
+    match = re.search(r":(\d+)$", tensor_name)
+    return int(match.group(1)) if match else None
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """One input or output tensor of a TFLite interpreter.
@@ -194,11 +208,11 @@ def invoke(interpreter: Any, image_nhwc: np.ndarray) -> dict[str, np.ndarray]:
         image_nhwc: Float32 array of the input's exact shape (e.g. ``[1, H, W, 3]``).
 
     Raises:
-        ValueError: If the sample's shape does not match the input.
+        InputError: If the sample's shape does not match the input.
     """
     input_info, output_infos = tensor_infos(interpreter)
     if tuple(image_nhwc.shape) != input_info.shape:
-        raise ValueError(f"input {input_info.name!r} expects shape {list(input_info.shape)} (NHWC), "
+        raise InputError(f"input {input_info.name!r} expects shape {list(input_info.shape)} (NHWC), "
                          f"got {list(image_nhwc.shape)}")
     interpreter.set_tensor(input_info.index, quantize(image_nhwc, input_info))
     interpreter.invoke()
@@ -218,7 +232,7 @@ def load_interpreter(path: Path, threads: int = 2, inspect: bool = False) -> Any
     try:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError as err:  # optional dependency
-        raise ImportError("running TFLite files needs ai_edge_litert (install mocar[tflite])") from err
+        raise MissingRuntimeError("running TFLite files needs ai_edge_litert: pip install 'mocar[tflite]'") from err
     extra = ({"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
               "experimental_preserve_all_tensors": True} if inspect else {})
     interpreter = Interpreter(model_path=str(path), num_threads=threads, **extra)

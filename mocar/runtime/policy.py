@@ -1,8 +1,10 @@
-"""Parity policy (CI gate) for ``mocar bench --check``.
+"""The one verdict engine: a parity policy applied to flat bench rows.
 
-A policy maps precision -> metric -> {min|max: threshold}; metric names are
-fields of the flat bench rows. Caveat: a metric missing from a row (e.g. no
-embedding output) fails the check rather than passing silently.
+A policy maps precision -> metric -> {min|max: threshold}; metric names are fields of the flat bench
+rows (:mod:`mocar.bench.rows`). ``mocar bench --check`` gates CI with it, int8 auto-selection
+(:mod:`mocar.quantize.select`) keeps only files that pass it, and the benchmark scripts judge their
+targets with it. Caveat: a metric missing from a row (e.g. no embedding output) fails the check
+rather than passing silently.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from mocar.errors import ConfigError
+from mocar.runtime.errors import PolicyViolation
 
 Policy = dict[str, dict[str, dict[str, float]]]
 
@@ -49,8 +52,8 @@ class CheckResult:
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load a policy YAML; ``None`` loads the packaged default policy."""
     if path is None:
-        text = resources.files("mocar.bench").joinpath("default_policy.yaml").read_text()
-        source = "mocar/bench/default_policy.yaml"
+        text = resources.files("mocar.runtime").joinpath("default_policy.yaml").read_text()
+        source = "mocar/runtime/default_policy.yaml"
     else:
         text, source = Path(path).read_text(), str(path)
     policy = yaml.safe_load(text) or {}
@@ -83,8 +86,6 @@ def evaluate_policy(rows: list[dict], policy: Policy) -> list[CheckResult]:
 
 def raise_on_violations(results: list[CheckResult]) -> None:
     """Raise ``PolicyViolation`` listing every failed check; return if all passed."""
-    from mocar.bench.errors import PolicyViolation
-
     failures = [r.describe() for r in results if not r.passed]
     if failures:
         raise PolicyViolation(failures)

@@ -5,7 +5,7 @@
 
 * the chosen ``.tflite`` files, unchanged (default: ``float32`` and ``int8`` ``dynamic_range``).
   Each already carries its own metadata (input size, mean/std, labels, calibration; see
-  :mod:`mocar.export.tflite_file`), so no second copy of labels or preprocessing is written;
+  :mod:`mocar.runtime.tflite_file`), so no second copy of labels or preprocessing is written;
 * ``reference_index/``: the reference index (:mod:`mocar.field.index`) without numpy or parquet,
   which a phone cannot read:
 
@@ -32,8 +32,10 @@ from typing import Any
 import numpy as np
 
 from mocar.errors import InputError
-from mocar.export.tflite_file import read_tflite_metadata
+from mocar.export.to_tflite import tflite_file_name
+from mocar.field.errors import ModelMismatchError
 from mocar.field.index import ARRAY_KEYS, FILES, ReferenceIndex
+from mocar.runtime.tflite_file import read_tflite_metadata
 from mocar.utils.io import atomic_write_bytes, atomic_write_text
 
 LAYOUT_SCHEMA = "mocar-android-index"
@@ -101,7 +103,6 @@ def run_index_dir(run_dir: Path) -> Path | None:
 
 
 def _model_files(export_dir: Path, flavours: Sequence[str]) -> list[Path]:
-    from mocar.export.to_tflite import tflite_file_name
 
     files = [export_dir / tflite_file_name(MODEL_STEM, flavour) for flavour in flavours]
     missing = [f for f in files if not f.is_file()]
@@ -131,7 +132,6 @@ def write_android_assets(export_dir: Path, out_dir: Path, index_dir: Path | None
         ModelMismatchError: If the index was built with another model than the files.
         ReferenceIndexError: If the index is missing a file or is inconsistent.
     """
-    from mocar.field.errors import ModelMismatchError
 
     export_dir, out_dir = Path(export_dir), Path(out_dir)
     models = _model_files(export_dir, tuple(flavours or DEFAULT_FLAVOURS))

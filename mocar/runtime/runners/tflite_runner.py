@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mocar.bench.runners.base import Runner
-from mocar.export.errors import MetadataError
-from mocar.export.tflite_file import invoke, load_interpreter, read_tflite_metadata, tensor_infos
+from mocar.errors import InputError
+from mocar.runtime.errors import MetadataError
+from mocar.runtime.runners.base import Runner
+from mocar.runtime.tflite_file import invoke, load_interpreter, read_tflite_metadata, tensor_infos
 
 # The fixed output order of every format (mocar.model.output_names), without importing torch here.
 _OUTPUT_ORDER = {"logits": 0, "year": 1, "embedding": 2}
@@ -55,11 +56,11 @@ class TFLiteRunner(Runner):
         """Runs a float32 NCHW batch, one image at a time; returns ``{logits, year, embedding}``.
 
         Raises:
-            ValueError: If the images do not have the file's input size.
+            InputError: If the images do not have the file's input size.
         """
         _, height, width, channels = self.input_info.shape
         if images.ndim != 4 or len(images) == 0 or tuple(images.shape[1:]) != (channels, height, width):
-            raise ValueError(f"{self.path.name} expects NCHW [N, {channels}, {height}, {width}], "
+            raise InputError(f"{self.path.name} expects NCHW [N, {channels}, {height}, {width}], "
                              f"got {list(images.shape)}")
         per_image = []
         for image in images:
@@ -70,5 +71,6 @@ class TFLiteRunner(Runner):
         return {self.output_map[name]: by_tensor[name] for name in ordered}
 
     def describe(self) -> dict:
-        return {**super().describe(), "flavour": self.metadata.get("flavour", ""), "layout": "NHWC",
+        flavour = (self.metadata.get("quantization") or {}).get("flavour", "")
+        return {**super().describe(), "flavour": flavour, "layout": "NHWC",
                 "input_dtype": self.input_info.dtype}

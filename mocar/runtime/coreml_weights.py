@@ -20,7 +20,7 @@ lies within half a quantisation step of the float weight it replaces, so a trans
 fused scale, a transpose) fails loudly instead of producing a wrong simulation.
 
 :func:`int8_weight_recipe` is a pure-PyTorch recipe that reproduces coremltools' stored int8
-weights bit-exactly (TOOLCHAIN_NOTES); the tests compare it with what is read back.
+weights bit-exactly (docs/toolchain_findings.md); the tests compare it with what is read back.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from mocar.errors import InputError
-from mocar.export.coreml_spec import spec_file
+from mocar.runtime.coreml_file import import_coremltools
+from mocar.runtime.coreml_spec import spec_file
 
 DEQUANTIZE_OPS = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale")
 # Slack on top of scale/2, relative to |w|: three fp16 roundings of at most 2**-11 each (the weight
@@ -90,10 +91,8 @@ def read_quantized_weights(package: Path) -> dict[str, QuantizedWeight]:
     """All integer weights of a package's ``main`` function, keyed by MIL variable name.
 
     Needs coremltools (``mocar[coreml]``); import order is handled by
-    :func:`mocar.export.to_coreml.import_coremltools`.
+    :func:`mocar.runtime.coreml_file.import_coremltools`.
     """
-    from mocar.export.to_coreml import import_coremltools
-
     ct = import_coremltools()
     from coremltools.converters.mil.frontend.milproto.load import load as load_milproto
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mocar.bench.runners.base import Runner
+from mocar.runtime.onnx_file import read_onnx_metadata
+from mocar.runtime.runners.base import Runner
 
 
 class OnnxRunner(Runner):
@@ -20,8 +21,6 @@ class OnnxRunner(Runner):
 
     def __init__(self, path: Path, threads: int = 2) -> None:
         import onnxruntime as ort  # optional dependency: mocar[onnx]
-
-        from mocar.export.metadata import read_onnx_metadata
 
         super().__init__(path, threads)
         options = ort.SessionOptions()

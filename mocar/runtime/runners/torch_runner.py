@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mocar.bench.runners.base import Runner
-from mocar.export.metadata import metadata_from_model_config
 from mocar.model import load_model, output_names
+from mocar.runtime.run_metadata import metadata_from_model_config
+from mocar.runtime.runners.base import Runner
 
 
 class TorchRunner(Runner):

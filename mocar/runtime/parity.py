@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from mocar.errors import InputError
+
 _EPS = 1e-12
 
 
 def _pair(reference: np.ndarray, candidate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     reference, candidate = np.asarray(reference, np.float64), np.asarray(candidate, np.float64)
     if reference.shape != candidate.shape:
-        raise ValueError(f"shape mismatch: reference {reference.shape} vs candidate {candidate.shape}")
+        raise InputError(f"shape mismatch: reference {reference.shape} vs candidate {candidate.shape}")
     return reference, candidate
 
 

@@ -1,4 +1,4 @@
-"""The contract every export format implements, and the records the manifest is built from.
+"""The job every format exporter receives, and the record of each file it wrote.
 
 A format module exposes one pure function::
 
@@ -12,25 +12,14 @@ format cannot take the others down.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-FORMATS = ("onnx", "tflite", "coreml")
-PRECISIONS = ("fp32", "fp16", "int8")
-
-# Where each format's exporter lives ("module:function"), imported only inside that format's worker
-# process, so a missing optional dependency fails one format instead of the whole stage.
-EXPORTERS: dict[str, str] = {
-    "onnx": "mocar.export.to_onnx:export_onnx",
-    "tflite": "mocar.export.to_tflite:export_tflite",
-    "coreml": "mocar.export.to_coreml:export_coreml",
-}
-# The input layout each format's files take (TFLite via onnx2tf is channels-last).
-FORMAT_LAYOUTS: dict[str, str] = {"onnx": "NCHW", "tflite": "NHWC", "coreml": "NCHW"}
+from mocar.export.errors import ExportError
+from mocar.quantize.request import Int8Request
 
 
 @dataclass
@@ -42,10 +31,12 @@ class ExportJob:
         out_dir: Folder to write into (shared by all formats; file names carry format and precision).
         img_size: Square input side the file is traced at.
         precisions: Requested precisions (subset of :data:`PRECISIONS`).
-        metadata: The preprocessing/labels contract (``mocar.export.metadata``), embedded in each file.
+        metadata: The preprocessing/labels contract (``mocar.runtime.metadata``), embedded in each file.
         calib_file: ``.npy`` of calibration images, float32 NCHW, already normalised (model input space).
         work_dir: Scratch folder for intermediate files (deleted by the caller).
-        options: Format-specific options (e.g. int8 flavour choices).
+        int8: Which int8 flavours to build per runtime (used when ``precisions`` has ``int8``).
+        options: Format-specific options that are not about int8 (``onnx_dynamic_batch``,
+            ``tflite_stem``, ``coreml_target``...).
     """
 
     model_file: Path
@@ -55,6 +46,7 @@ class ExportJob:
     metadata: dict[str, Any]
     calib_file: Path | None = None
     work_dir: Path | None = None
+    int8: Int8Request = field(default_factory=Int8Request)
     options: dict[str, Any] = field(default_factory=dict)
 
     _PATHS = ("model_file", "out_dir", "calib_file", "work_dir")
@@ -64,13 +56,15 @@ class ExportJob:
         data = asdict(self)
         data.update({key: None if data[key] is None else str(data[key]) for key in self._PATHS})
         data["precisions"] = list(self.precisions)
+        data["int8"] = self.int8.to_dict()
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExportJob:
         """Inverse of :meth:`to_dict`."""
         paths = {key: None if data.get(key) is None else Path(data[key]) for key in cls._PATHS}
-        return cls(**{**data, **paths, "precisions": tuple(data["precisions"])})
+        return cls(**{**data, **paths, "precisions": tuple(data["precisions"]),
+                      "int8": Int8Request.from_dict(data["int8"])})
 
 
 @dataclass
@@ -100,21 +94,11 @@ class ExportedFile:
 
 
 def load_calibration(job: ExportJob) -> np.ndarray:
-    """The calibration images of a job (float32 NCHW, normalised)."""
-    if job.calib_file is None:
-        raise ValueError("this export needs calibration images (int8) but the job has none")
-    return np.load(job.calib_file)
-
-
-def import_object(spec: str) -> Any:
-    """Imports ``"package.module:attribute"`` (used for the lazily imported format tables).
+    """The calibration images of a job (float32 NCHW, normalised).
 
     Raises:
-        ImportError: If the module or the attribute does not exist (the message names ``spec``).
+        ExportError: If the job has no calibration file.
     """
-    module_name, _, attribute = spec.partition(":")
-    module = importlib.import_module(module_name)
-    try:
-        return getattr(module, attribute)
-    except AttributeError:
-        raise ImportError(f"{spec}: module {module_name} has no attribute {attribute!r}") from None
+    if job.calib_file is None:
+        raise ExportError("this export needs calibration images (int8) but the job has none")
+    return np.load(job.calib_file)

@@ -17,7 +17,7 @@ PyTorch on the CPU:
   and the GPU/Neural Engine accumulate in ways Apple does not specify, so fp16 results are an
   approximation of a device, not a replay.
 * ``int8`` files: the int8 weights are **read back from the saved package**
-  (:mod:`mocar.export.coreml_weights`), dequantised as CoreML does, loaded into the folded network
+  (:mod:`mocar.runtime.coreml_weights`), dequantised as CoreML does, loaded into the folded network
   in place of its float weights, and run in fp16 like the fp16 file.
 
 Simulated outputs describe the model file's weights and precision, never a measured CoreML run or
@@ -31,18 +31,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from PIL import Image
 
-from mocar.bench.runners.base import Runner
 from mocar.errors import InputError
-from mocar.export.coreml_spec import read_coreml_description
-from mocar.export.reference import file_sha256
-from mocar.export.to_coreml import (
+from mocar.model import ExportWrapper, load_model, prepare_for_export
+from mocar.runtime.coreml_file import (
     INPUT_NAME,
     ensure_safe_import_order,
     import_coremltools,
     read_coreml_metadata,
     read_coreml_reference,
 )
+from mocar.runtime.coreml_spec import read_coreml_description
+from mocar.runtime.coreml_weights import dequantized_parameters, read_quantized_weights
+from mocar.runtime.runners.base import Runner
+from mocar.utils.hashing import file_sha256
 
 SIMULATION_METHODS = {
     "fp32": "PyTorch CPU, folded model in float32",
@@ -125,13 +129,9 @@ def simulated_network(package: Path, precision: str, reference_model: Path | Non
     """The wrapped PyTorch network that stands in for a CoreML file (see the module docstring).
 
     Raises:
-        mocar.export.to_coreml.CoreMLExportError: If TensorFlow was imported first (timm would crash).
+        mocar.runtime.coreml_file.CoreMLRuntimeError: If TensorFlow was imported first (timm would crash).
     """
     ensure_safe_import_order()
-    import torch
-
-    from mocar.export.coreml_weights import dequantized_parameters, read_quantized_weights
-    from mocar.model import ExportWrapper, load_model, prepare_for_export
 
     folded = prepare_for_export(load_model(find_reference_model(package, reference_model)))
     if precision == "int8":
@@ -149,8 +149,6 @@ class _SimulatedCoreML:
         self.dtype = next(self.network.parameters()).dtype
 
     def run(self, images: np.ndarray, threads: int) -> dict[str, np.ndarray]:
-        import torch
-
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
@@ -176,8 +174,6 @@ class _NativeCoreML:
     def _feed(self, image: np.ndarray):
         if self.input_kind != "image":
             return image[None]
-        from PIL import Image
-
         # An ImageType input takes pixels: undo the normalisation (exact for images decoded from 8 bits).
         pixels = np.clip(np.round((image * self.std + self.mean) * 255.0), 0, 255).astype(np.uint8)
         return Image.fromarray(pixels.transpose(1, 2, 0), mode="RGB")

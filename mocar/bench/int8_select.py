@@ -1,0 +1,101 @@
+"""int8 auto-selection: export every int8 candidate, benchmark each, keep the fastest that passes.
+
+Which int8 recipe is fastest depends on the network and the runtime, and is often surprising
+(docs/toolchain_findings.md: on GroupNorm networks ONNX S8S8 and TFLite full-integer run *slower*
+than fp32, ONNX U8S8 Conv/Gemm-only and TFLite dynamic-range faster), so it is measured, not guessed:
+
+1. :func:`select_int8` exports the fp32 file and every candidate flavour of each runtime with
+   :func:`mocar.export.run.export_run` (:data:`mocar.quantize.request.OFFERED`);
+2. :func:`select_int8_exports` benchmarks that folder (or any export folder holding several int8
+   files, ``mocar bench --select``) on the *validation* split with :func:`mocar.bench.suite.run`,
+   so the test split stays unseen by the choice;
+3. :func:`mocar.quantize.select.select_from_rows` (pure) keeps, per runtime, the fastest int8 row
+   that meets the parity policy, or none, saying why;
+4. optionally (``prune=True``, what ``mocar export --int8 auto`` does)
+   :func:`mocar.quantize.select.prune_unselected` deletes the losing int8 files and records the
+   choice in ``manifest.json``.
+
+Caveat: latency is measured on this machine; a phone may rank candidates differently (import its
+rows with ``mocar bench --import`` and call :func:`~mocar.quantize.select.select_from_rows` on them).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from mocar.bench.suite import run
+from mocar.errors import InputError
+from mocar.export.run import export_run
+from mocar.quantize.request import OFFERED, Int8Request, parse_flavours
+from mocar.quantize.select import Selection, prune_unselected, select_from_rows, write_selection
+from mocar.runtime.policy import load_policy
+
+
+def select_int8_exports(exports_dir: str | Path, data_dir: str | Path | None = None, policy: str | Path | None = None,
+                        split: str = "val", threads: tuple[int, ...] = (2,), runs: int = 30, warmup: int = 3,
+                        out: str | Path | None = None, min_speedup: float | None = None,
+                        progress: bool = True) -> dict[str, Selection]:
+    """Benchmarks an export folder holding several int8 files and selects per runtime (``mocar bench --select``).
+
+    Writes the full bench report and ``int8_selection.json``/``.md`` into ``out`` (default
+    ``EXPORTS/int8_selection``).
+    """
+    out = Path(out or Path(exports_dir) / "int8_selection")
+    result = run(exports_dir, data_dir, split, threads, runs, warmup, policy=policy, out=out, progress=progress)
+    selections = select_from_rows(result["rows"], load_policy(policy), max(threads), min_speedup)
+    write_selection(selections, out, {"exports": str(exports_dir), "split": split, "threads": max(threads),
+                                      "runs": runs, "policy": str(policy or "default"), "min_speedup": min_speedup})
+    return selections
+
+
+def refuse_auto_conflicts(formats_given: bool, precisions_given: bool, checkpoint: str, strict: bool) -> None:
+    """``mocar export --int8 auto`` decides formats, precisions and the verdict itself.
+
+    Raises:
+        InputError: Naming the flags that would be ignored.
+    """
+    if formats_given or precisions_given:
+        raise InputError("--int8 auto exports ONNX and TFLite in fp32 and int8 by itself; "
+                         "leave out --formats/--precisions (CoreML offers one int8 variant only)")
+    if checkpoint != "best" or strict:
+        raise InputError("--int8 auto exports the run's best checkpoint and judges by the parity policy; "
+                         "leave out --checkpoint/--strict (use --policy)")
+
+
+def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
+                candidates: Mapping[str, Sequence[str]] | None = None, policy: str | Path | None = None,
+                split: str = "val", threads: tuple[int, ...] = (2,), runs: int = 30, calib_images: int = 300,
+                img_size: int | None = None, min_speedup: float | None = None, prune: bool = False,
+                progress: bool = True) -> dict[str, Selection]:
+    """Exports every int8 candidate of a trained run, benchmarks them, keeps the fastest passing per runtime.
+
+    Args:
+        run_dir: Trained run folder.
+        out_dir: Export folder to write (fp32 + all candidates, ``manifest.json``, ``int8_selection/``).
+        data_dir: Prepared data folder, if it moved since training.
+        candidates: ``{format: [flavour, ...]}`` (default :data:`~mocar.quantize.request.OFFERED`: all of them).
+        policy: Parity policy YAML (default: the packaged one).
+        split: Split the choice is made on (validation by default; keep the test split unseen).
+        threads: Thread counts to time; the largest decides.
+        runs: Timed batch-1 runs per file.
+        calib_images: Calibration images for the calibrated flavours.
+        img_size: Input side (default: the run's).
+        min_speedup: Optionally reject candidates slower than ``min_speedup`` x fp32.
+        prune: Delete the int8 files not chosen (:func:`prune_unselected`), leaving fp32 + the winners.
+        progress: Print progress.
+
+    Returns:
+        ``{format: Selection}``; also written to ``out_dir/int8_selection/int8_selection.json``.
+
+    Raises:
+        InputError: On an unknown format or flavour.
+    """
+    candidates = {fmt: parse_flavours(fmt, flavours) for fmt, flavours in (candidates or OFFERED).items()}
+    export_run(run_dir, out_dir, formats=list(candidates), precisions=["fp32", "int8"], img_size=img_size,
+               calib_images=calib_images, progress=progress, data=None if data_dir is None else str(data_dir),
+               int8=Int8Request(**{**OFFERED, **candidates}))
+    selections = select_int8_exports(out_dir, data_dir, policy, split, threads, runs,
+                                     out=Path(out_dir) / "int8_selection", min_speedup=min_speedup, progress=progress)
+    if prune:
+        prune_unselected(out_dir, selections)
+    return selections
