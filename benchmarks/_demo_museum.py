@@ -42,7 +42,7 @@ def demo_prepared(root: Path, objects: int, image_size: int, seed: int = 0, clas
     stamp.write_text(json.dumps(params) + "\n")
     museum, prepared = root / "museum", root / "prepared"
     if not (museum / "export.csv").exists():
-        print(synthesize_museum(museum, n_objects=objects, image_size=image_size, seed=seed, progress=False),
+        print(synthesize_museum(museum, n_objects=objects, source_image_size=image_size, seed=seed, progress=False),
               flush=True)
     if not (prepared / "report.json").exists():
         result = prepare_dataset(PrepareConfig(export=str(museum / "export.csv"), images=str(museum / "images"),

@@ -28,8 +28,6 @@ import argparse
 import copy
 import datetime
 import json
-import os
-import platform
 import resource
 import shlex
 import subprocess
@@ -39,6 +37,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_lines  # noqa: E402
+
+from mocar.bench.machine import describe_machine, load_average  # noqa: E402
 
 CASES = {
     "tiny": {"name": "tiny", "preset": "mocar_tiny", "img_size": 128, "classes": 16, "n_images": 64},
@@ -54,7 +57,7 @@ def random_model(preset: str, img_size: int, classes: int, seed: int = 0):
     from mocar.model import create_model_from_preset
 
     torch.manual_seed(seed)
-    model = create_model_from_preset(preset, num_classes=classes, img_size=img_size, year_mean=-500.0, year_scale=800.0)
+    model = create_model_from_preset(preset, num_classes=classes, input_size=img_size, year_mean=-500.0, year_scale=800.0)
     with torch.no_grad():
         for layer in (model.classifier, model.regressor):
             layer.weight.normal_(0.0, 0.05)
@@ -113,11 +116,13 @@ def run_case(case: dict, work: Path) -> list[dict]:
     """Exports one case, measures it and returns one row per precision (+ the int8 control)."""
     import torch
 
-    from mocar.runtime.runners.coreml_runner import CoreMLRunner
     from mocar.export.job import ExportJob
-    from mocar.runtime.coreml_weights import read_quantized_weights
-    from mocar.export.to_coreml import DEFAULT_WEIGHT_THRESHOLD, capture_program, export_coreml, import_coremltools
+    from mocar.export.to_coreml import capture_program, export_coreml
     from mocar.model import ExportWrapper, prepare_for_export
+    from mocar.quantize.coreml_int8 import DEFAULT_WEIGHT_THRESHOLD
+    from mocar.runtime.coreml_file import import_coremltools
+    from mocar.runtime.coreml_weights import read_quantized_weights
+    from mocar.runtime.runners.coreml_runner import CoreMLRunner
 
     torch.set_num_threads(2)
     import_coremltools()
@@ -159,28 +164,17 @@ def run_case(case: dict, work: Path) -> list[dict]:
     return [{**row, "peak_rss_mb": peak_mb} for row in rows]
 
 
-def versions() -> str:
-    from importlib.metadata import version
-
-    names = ("torch", "timm", "coremltools", "numpy")
-    return f"Python {platform.python_version()}, " + ", ".join(f"{n} {version(n)}" for n in names)
+def machine() -> dict[str, str]:
+    """The library's machine description plus the coremltools version (read without importing it)."""
+    return describe_machine(("coremltools",))
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
-
-
-def render(rows: list[dict], command: str) -> str:
-    load = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+def render(rows: list[dict], command: str, machine: dict[str, str], load: str) -> str:
     lines = [
         "# CoreML export: conversion time, size, simulated parity", "",
         f"Command: `{command}` (from the repository root, in .venv)", "",
-        f"- CPU: {cpu_model()}, {os.cpu_count()} cores (shared with other jobs; load average at the end "
-        f"(1/5/15 min): {load})",
-        f"- {versions()}",
+        *machine_lines(machine),
+        f"- Load average at the end (1/5/15 min; the cores are shared with other jobs): {load}",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
         "- Models: built-in cases use **random initialisation** (output layers N(0, 0.05)) and random normal inputs.",
         "- ML program, minimum deployment target iOS16, float32 tensor input `image` NCHW (normalised).",
@@ -253,7 +247,8 @@ def main() -> None:
     stem = "export_coreml" if args.model_file is None else f"export_coreml_{args.model_file.stem}"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(rows, indent=1))
-    text = render(rows, command)
+    load = load_average()
+    text = render(rows, command, machine(), "unknown" if load is None else " / ".join(f"{v:.2f}" for v in load))
     (RESULTS / f"{stem}.md").write_text(text)
     print(text)
 

@@ -4,7 +4,7 @@ Two models:
 
 * **tiny (demo-like)**: ``mocar_tiny`` trained on a small built-in demo museum (or ``--run`` for an
   existing run), exported with :func:`mocar.export.run.export_run` (``formats=("onnx",)``, every
-  int8 flavour of :data:`mocar.export.to_onnx.INT8_FLAVOURS`) and validated on its validation
+  int8 flavour of :data:`mocar.quantize.onnx_int8.INT8_FLAVOURS`) and validated on its validation
   split: parity figures are real (trained network, real images).
 * **R50x1**: ``mocar_r50x1`` at 224 px with **random weights** (no pretrained weights here), exported
   with :func:`mocar.export.to_onnx.export_onnx`, calibrated and validated on real demo images.
@@ -18,23 +18,44 @@ waits for an idle CPU (``--wait-quiet``) and records how busy other processes ke
 Writes ``<out>.md`` and ``<out>.json``.
 
 Usage:
-    python benchmarks/export_onnx.py                       # 15-30 min on 2 shared cores (training included)
-    python benchmarks/export_onnx.py --skip-r50 --train-steps 40   # quick smoke run
+    .venv/bin/python benchmarks/export_onnx.py                       # 15-30 min on 2 shared cores (training included)
+    .venv/bin/python benchmarks/export_onnx.py --skip-r50 --train-steps 40   # quick smoke run
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import json
-import os
-import platform
-import shlex
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import command_line  # noqa: E402
+
+from mocar.bench.machine import OthersCpu, describe_machine, wait_until_quiet  # noqa: E402
+from mocar.data.dataset import PreparedData  # noqa: E402
+from mocar.data.prepare import PrepareConfig, prepare_dataset  # noqa: E402
+from mocar.data.synth import synthesize_museum  # noqa: E402
+from mocar.export.job import ExportJob  # noqa: E402
+from mocar.export.reference import calibration_rows, decode_images, reference_outputs  # noqa: E402
+from mocar.export.run import export_run  # noqa: E402
+from mocar.export.to_onnx import export_onnx  # noqa: E402
+from mocar.export.validate import ValidationContext, validate_outputs  # noqa: E402
+from mocar.model import create_model_from_preset, save_model  # noqa: E402
+from mocar.quantize.onnx_int8 import INT8_FLAVOURS  # noqa: E402
+from mocar.quantize.request import Int8Request  # noqa: E402
+from mocar.runtime.metadata import read_metadata  # noqa: E402
+from mocar.runtime.preprocessing import normalize_images  # noqa: E402
+from mocar.runtime.run_metadata import metadata_from_model_config  # noqa: E402
+from mocar.runtime.runners import open_runner  # noqa: E402
+from mocar.train.config import TrainConfig  # noqa: E402
+from mocar.train.loop import fit  # noqa: E402
+from mocar.train.run_files import load_trained_run  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "export_onnx"
 DEFAULT_WORK = Path("runs/bench_export_onnx")
@@ -61,17 +82,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def machine() -> dict[str, str]:
-    """CPU model, cores and versions for the result file."""
-    from mocar.runtime.metadata import package_versions
-
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    flags = next((line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("flags")), [])
-    isa = " ".join(sorted(f for f in flags if f.startswith(("avx512_vnni", "avx_vnni", "amx", "avx512f"))))
-    versions = package_versions(("torch", "timm", "onnx", "onnxruntime", "onnxscript", "numpy"))
-    return {"cpu": cpu, "isa": isa or "-", "logical_cpus": str(os.cpu_count()), "python": platform.python_version(),
-            **{name: str(version) for name, version in versions.items()}}
+    """The library's machine description plus the ONNX toolchain versions."""
+    return describe_machine(("onnx", "onnxruntime", "onnxscript"))
 
 
 def tiny_run(args: argparse.Namespace, work: Path) -> Path:
@@ -81,46 +93,15 @@ def tiny_run(args: argparse.Namespace, work: Path) -> Path:
     run = work / "tiny_run"
     if (run / "best.pt").is_file():
         return run
-    from mocar.data.prepare import PrepareConfig, prepare_dataset
-    from mocar.data.synth import synthesize_museum
-    from mocar.train.config import TrainConfig
-    from mocar.train.loop import fit
-
     museum, prepared = work / "museum", work / "prepared"
     if not (prepared / "manifest.parquet").is_file():
-        synthesize_museum(museum, n_objects=args.objects, image_size=128, seed=0, progress=False)
+        synthesize_museum(museum, n_objects=args.objects, source_image_size=128, seed=0, progress=False)
         prepare_dataset(PrepareConfig(export=str(museum / "export.csv"), images=str(museum / "images"),
                                       out=str(prepared), classes=16, min_class_size=10), progress=False)
     fit(TrainConfig(data=str(prepared), out=str(run), preset="mocar_tiny", steps=args.train_steps, batch_size=32,
-                    image_size=args.tiny_size, resize=max(128, args.tiny_size), lr=0.05, progress=False,
+                    input_size=args.tiny_size, resize=max(128, args.tiny_size), lr=0.05, progress=False,
                     precision="fp32"))
     return run
-
-
-def _cpu_counters() -> tuple[float, float, float]:
-    """(busy seconds of all CPUs, total seconds of all CPUs, CPU seconds of this process)."""
-    fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + fields[4]
-    own = os.times()
-    return (sum(fields) - idle) / tick, sum(fields) / tick, own.user + own.system
-
-
-def others_cpu_share(start: tuple[float, float, float], end: tuple[float, float, float]) -> float:
-    """Share of all cores used by other processes between two :func:`_cpu_counters` readings."""
-    busy, total, own = (b - a for a, b in zip(start, end))
-    return max(0.0, busy - own) / max(total, 1e-9)
-
-
-def wait_for_quiet(max_wait: float, threshold: float = 0.25) -> float:
-    """Waits (up to ``max_wait`` s) until other processes use less than ``threshold`` of the CPUs."""
-    deadline = time.monotonic() + max_wait
-    while True:
-        before = _cpu_counters()
-        time.sleep(1.0)
-        share = others_cpu_share(before, _cpu_counters())
-        if share < threshold or time.monotonic() > deadline:
-            return share
 
 
 def time_in_rounds(runners: dict[str, object], image: np.ndarray, runs: int, rounds: int = 5, warmup: int = 5,
@@ -134,34 +115,29 @@ def time_in_rounds(runners: dict[str, object], image: np.ndarray, runs: int, rou
     other processes' load over all files.
     """
     samples: dict[str, list[float]] = {name: [] for name in runners}
-    others_before = wait_for_quiet(max_wait) if max_wait else None
-    start = _cpu_counters()
+    others_before = wait_until_quiet(max_wait, threshold=0.25, pause_s=0.0) if max_wait else None
     per_block = max(1, runs // rounds)
-    for _ in range(rounds):
-        for name, runner in runners.items():
-            for _ in range(warmup):
-                runner.run(image)
-            for _ in range(per_block):
-                started = time.perf_counter()
-                runner.run(image)
-                samples[name].append((time.perf_counter() - started) * 1e3)
-    others_during = others_cpu_share(start, _cpu_counters())
+    with OthersCpu() as others:
+        for _ in range(rounds):
+            for name, runner in runners.items():
+                for _ in range(warmup):
+                    runner.run(image)
+                for _ in range(per_block):
+                    started = time.perf_counter()
+                    runner.run(image)
+                    samples[name].append((time.perf_counter() - started) * 1e3)
+    others_during = others.share
     return {name: {"p50_ms": statistics.median(values), "p90_ms": float(np.percentile(values, 90)),
                    "runs": len(values), "others_cpu_before": others_before, "others_cpu_during": others_during}
             for name, values in samples.items()}
 
 
 def bench_tiny(args: argparse.Namespace, work: Path) -> list[dict]:
-    from mocar.runtime.runners import open_runner
-    from mocar.export.reference import normalize_images
-    from mocar.export.run import export_run
-    from mocar.export.to_onnx import INT8_FLAVOURS
-
     run = tiny_run(args, work)
     out = work / "tiny_export"
     started = time.perf_counter()
     manifest = export_run(run, out, formats=("onnx",), calib_images=args.calib_images, progress=True,
-                          options={"onnx_int8_flavours": list(INT8_FLAVOURS)}, threads=args.threads)
+                          int8=Int8Request(onnx=tuple(INT8_FLAVOURS)), threads=args.threads)
     total = time.perf_counter() - started
     key = manifest["reference"]["cache_key"]
     image = normalize_images(np.load(out / ".cache" / f"val_images_{key}.npy")[:1],
@@ -169,10 +145,10 @@ def bench_tiny(args: argparse.Namespace, work: Path) -> list[dict]:
     runners = {"torch fp32 (reference)": open_runner(out / "model.pt", args.threads)}
     runners.update({entry["file"]: open_runner(out / entry["file"], args.threads) for entry in manifest["files"]})
     latency = time_in_rounds(runners, image, args.runs_tiny, max_wait=args.wait_quiet)
-    rows = [_row("mocar_tiny (trained demo)", manifest["img_size"], "torch", "fp32", "reference", None,
+    rows = [_row("mocar_tiny (trained demo)", manifest["input_size"], "torch", "fp32", "reference", None,
                  manifest["reference"]["size_bytes"], None, "ok", latency["torch fp32 (reference)"])]
     for entry in manifest["files"]:
-        rows.append(_row("mocar_tiny (trained demo)", manifest["img_size"], entry["file"], entry["precision"],
+        rows.append(_row("mocar_tiny (trained demo)", manifest["input_size"], entry["file"], entry["precision"],
                          entry["flavour"], entry["export_seconds"], entry["size_bytes"], entry["validation"],
                          entry["status"] if entry["status"] == "ok" else f"{entry['status']}: {entry['reason']}",
                          latency[entry["file"]]))
@@ -183,32 +159,18 @@ def bench_tiny(args: argparse.Namespace, work: Path) -> list[dict]:
 
 
 def _mean_std(onnx_file: Path) -> tuple[list[float], list[float]]:
-    from mocar.runtime.metadata import read_metadata
-
     metadata = read_metadata(onnx_file)
     return metadata["input"]["mean"], metadata["input"]["std"]
 
 
 def bench_r50(args: argparse.Namespace, work: Path, tiny_run_dir: Path) -> list[dict]:
     """Random-init R50x1 at 224 px: export each precision/flavour, validate on real images, time."""
-    import torch
-
-    from mocar.runtime.runners import open_runner
-    from mocar.data.dataset import PreparedData
-    from mocar.export.job import ExportJob
-    from mocar.runtime.metadata import metadata_from_model_config
-    from mocar.export.reference import calibration_rows, decode_images, normalize_images, reference_outputs
-    from mocar.export.to_onnx import INT8_FLAVOURS, export_onnx
-    from mocar.export.validate import ValidationContext, validate_outputs
-    from mocar.model import create_model_from_preset, save_model
-    from mocar.train.run_files import load_trained_run
-
     out = work / "r50_export"
     out.mkdir(parents=True, exist_ok=True)
     data = PreparedData.load(load_trained_run(tiny_run_dir).train_config["data"])
     train, val = data.split("train"), data.split("val")
     torch.manual_seed(0)
-    model = create_model_from_preset("mocar_r50x1", num_classes=len(data.classes["collections"]), img_size=224,
+    model = create_model_from_preset("mocar_r50x1", num_classes=len(data.classes["collections"]), input_size=224,
                                      year_mean=data.classes["year_stats"]["mean"],
                                      year_scale=data.classes["year_stats"]["std"])
     with torch.no_grad():  # zero-initialised output layers would make every logit 0
@@ -220,9 +182,9 @@ def bench_r50(args: argparse.Namespace, work: Path, tiny_run_dir: Path) -> list[
     np.save(out / "calib.npy", normalize_images(decode_images(train["image"].iloc[rows_calib].tolist(), 224, "bilinear"), mean, std))
     images = normalize_images(decode_images(val["image"].tolist()[: args.r50_val_images], 224, "bilinear"), mean, std)
     reference = reference_outputs(model_file, images)
-    job = ExportJob(model_file=model_file, out_dir=out, img_size=224, precisions=("fp32", "fp16", "int8"),
+    job = ExportJob(model_file=model_file, out_dir=out, input_size=224, precisions=("fp32", "fp16", "int8"),
                     metadata=metadata_from_model_config(model.config, model.embedding_size), calib_file=out / "calib.npy",
-                    work_dir=out / "work", options={"onnx_int8_flavours": list(INT8_FLAVOURS)})
+                    work_dir=out / "work", int8=Int8Request(onnx=tuple(INT8_FLAVOURS)))
     files = export_onnx(job)
     context = ValidationContext(val["collection_idx"].to_numpy()[: len(images)], val["year"].to_numpy()[: len(images)],
                                 model.config.year_mean, model.config.year_scale)
@@ -268,7 +230,7 @@ def _fmt(value: object, spec: str) -> str:
 
 def write_results(rows: list[dict], args: argparse.Namespace, info: dict, seconds: float) -> str:
     lines = ["# ONNX export: time, size, onnxruntime latency, parity", "",
-             f"- Command: `{' '.join(shlex.quote(a) for a in ['python'] + sys.argv)}`",
+             f"- Command: `{command_line(__file__)}`",
              f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')} (total {seconds:.0f} s)"]
     lines += [f"- {key}: {value}" for key, value in info.items()]
     lines += [
@@ -296,7 +258,7 @@ def write_results(rows: list[dict], args: argparse.Namespace, info: dict, second
             f"{speedup} | {_fmt(row.get('max_rel_err'), '.1e')} | {_fmt(row.get('logits_psnr_db'), '.1f')} | "
             f"{_fmt(row.get('top1_agreement'), '.1%')} | {_fmt(row.get('accuracy_delta'), '+.1%')} | "
             f"{_fmt(row.get('year_mae_delta'), '+.1f')} | {_fmt(row.get('embedding_cos_p01'), '.4f')} | "
-            f"{row['status'][:60]} | {_fmt(row['others_cpu_before'], '.0%')} / {row['others_cpu_during']:.0%} |")
+            f"{row['status'][:60]} | {_fmt(row['others_cpu_before'], '.0%')} / {_fmt(row['others_cpu_during'], '.0%')} |")
     extras = [f"- {r['model']}: {r.get('validation_images')} validation images, {r.get('calibration_images')} "
               f"calibration images" + (f", export_run total {r['export_run_total_s']} s" if "export_run_total_s" in r else "")
               for r in rows if r["file"] == "torch"]

@@ -17,8 +17,8 @@ the conversion works, the size/latency trade-off and gross numeric breakage.
 Writes ``<out>.md`` (tables, command, machine, versions, date) and ``<out>.json`` (flat rows).
 
 Usage:
-    python benchmarks/export_tflite.py                     # tiny@128 and r50x1@224, ~10 min on 2 cores
-    python benchmarks/export_tflite.py --cases mocar_tiny:128
+    .venv/bin/python benchmarks/export_tflite.py                     # tiny@128 and r50x1@224, ~10 min on 2 cores
+    .venv/bin/python benchmarks/export_tflite.py --cases mocar_tiny:128
 """
 from __future__ import annotations
 
@@ -27,28 +27,27 @@ import contextlib
 import datetime
 import json
 import multiprocessing
-import os
-import platform
 import resource
-import shlex
 import statistics
 import sys
 import tempfile
 import time
-from importlib import metadata as package_metadata
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch  # before anything that could pull TensorFlow (TOOLCHAIN_NOTES)
+import torch  # before anything that could pull TensorFlow (import order: docs/toolchain_findings.md)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import command_line  # noqa: E402
 
-from mocar.runtime.runners.tflite_runner import TFLiteRunner  # noqa: E402
+from mocar.bench.machine import describe_machine, load_1m  # noqa: E402
 from mocar.export.job import ExportedFile, ExportJob  # noqa: E402
-from mocar.runtime.metadata import metadata_from_model_config  # noqa: E402
-from mocar.runtime.tflite_file import invoke  # noqa: E402
+from mocar.export.to_tflite import export_tflite  # noqa: E402
 from mocar.model import create_model_from_preset, load_model, save_model  # noqa: E402
+from mocar.runtime.run_metadata import metadata_from_model_config  # noqa: E402
+from mocar.runtime.runners.tflite_runner import TFLiteRunner  # noqa: E402
+from mocar.runtime.tflite_file import invoke  # noqa: E402
 
 DEFAULT_CASES = ("mocar_tiny:128", "mocar_r50x1:224")
 PACKAGES = ("torch", "timm", "onnx", "onnx2tf", "tensorflow", "ai-edge-litert", "flatbuffers", "numpy")
@@ -66,7 +65,7 @@ def image_like(count: int, size: int, seed: int) -> np.ndarray:
 def build_model(preset: str, size: int, seed: int = 0) -> torch.nn.Module:
     """A random-init network whose zero-initialised head weights get small random values."""
     torch.manual_seed(seed)
-    model = create_model_from_preset(preset, num_classes=8, img_size=size, year_mean=-500.0, year_scale=800.0)
+    model = create_model_from_preset(preset, num_classes=8, input_size=size, year_mean=-500.0, year_scale=800.0)
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.ndim > 1 and not parameter.any():
@@ -75,8 +74,6 @@ def build_model(preset: str, size: int, seed: int = 0) -> torch.nn.Module:
 
 
 def _export_child(job_data: dict, result_path: str) -> None:
-    from mocar.export.to_tflite import export_tflite
-
     files = export_tflite(ExportJob.from_dict(job_data))
     Path(result_path).write_text(json.dumps([f.to_dict() for f in files]))
 
@@ -116,16 +113,16 @@ def interleaved_times_ms(calls: dict[str, Callable[[], object]], runs: int, warm
     return result
 
 
-def wait_for_quiet_cpu(max_seconds: float, threshold: float) -> float:
+def wait_for_quiet_cpu(max_seconds: float, threshold: float) -> float | None:
     """Waits until the 1-minute load average drops below ``threshold`` (or time runs out); returns it.
 
     The machine is shared: other jobs inflate latencies, so timing starts in a quiet moment if one
     comes, and the load is recorded next to the numbers either way.
     """
     deadline = time.monotonic() + max_seconds
-    while os.getloadavg()[0] >= threshold and time.monotonic() < deadline:
+    while (load := load_1m()) is not None and load >= threshold and time.monotonic() < deadline:
         time.sleep(10)
-    return os.getloadavg()[0]
+    return load
 
 
 def psnr(test: np.ndarray, ref: np.ndarray) -> float:
@@ -159,7 +156,7 @@ def export_case(preset: str, size: int, args: argparse.Namespace, scratch: Path)
     model_file = save_model(model, case_dir / f"{preset}.pt")
     np.save(case_dir / "calib.npy", image_like(args.calib, size, seed=1))
     (case_dir / "work").mkdir(exist_ok=True)
-    job = ExportJob(model_file=model_file, out_dir=case_dir / "out", img_size=size, precisions=("fp32", "fp16", "int8"),
+    job = ExportJob(model_file=model_file, out_dir=case_dir / "out", input_size=size, precisions=("fp32", "fp16", "int8"),
                     metadata=metadata_from_model_config(model.config), calib_file=case_dir / "calib.npy",
                     work_dir=case_dir / "work", options={"tflite_stem": preset})
     print(f"[{preset} @ {size}] exporting (child process) ...", flush=True)
@@ -197,7 +194,7 @@ def measure_case(model_file: Path, files: list[ExportedFile], common: dict, args
     probe = torch.from_numpy(images[:1])
     with torch.no_grad():
         timings["torch"] = interleaved_times_ms({"torch": lambda: model(probe)}, args.runs, args.warmup)["torch"]
-    load = {"load_1m_before_timing": round(load_before, 2), "load_1m_after_timing": round(os.getloadavg()[0], 2)}
+    load = {"load_1m_before_timing": load_before, "load_1m_after_timing": load_1m()}
     for name, (p50, p90) in sorted(timings.items(), key=lambda item: list(rows).index(item[0])):
         rows[name].update(p50_ms=p50, p90_ms=p90, **load)
         print(f"  {name:20s} {rows[name]['size_mb']:8.2f} MB  p50 {p50:8.3f} ms  p90 {p90:8.3f} ms", flush=True)
@@ -205,16 +202,8 @@ def measure_case(model_file: Path, files: list[ExportedFile], common: dict, args
 
 
 def machine_info() -> dict[str, str]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = package_metadata.version(name)
-        except package_metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "python": platform.python_version(),
-            "load_avg_1m_start": f"{os.getloadavg()[0]:.2f}", **versions}
+    """The library's machine description plus the TFLite toolchain versions and the load at the start."""
+    return {**describe_machine(PACKAGES), "load_avg_1m_start": f"{load_1m()}"}
 
 
 def render_markdown(rows: list[dict], machine: dict[str, str], command: str, started: str, seconds: float) -> str:
@@ -229,7 +218,7 @@ def render_markdown(rows: list[dict], machine: dict[str, str], command: str, sta
              "round), median/p90; TFLite via ai_edge_litert (XNNPACK); PyTorch eager fp32 (same threads) timed "
              "separately afterwards. Parity vs PyTorch fp32 on the benchmark images. Random weights and synthetic "
              "images say nothing about int8 accuracy on real photos (a trained network's int8 parity is much "
-             "better, see TOOLCHAIN_NOTES); they show that conversion works, the size/latency trade-off and gross "
+             "better, see docs/toolchain_findings.md); they show that conversion works, the size/latency trade-off and gross "
              "breakage. With `--reuse`, the export figures (wall time, RSS) are those of the run that exported "
              "(same script without `--reuse`), and only parity and latency are measured again. The machine is "
              "shared: the load average is given next to each timing.", ""]
@@ -280,7 +269,7 @@ def main() -> None:
     started = datetime.datetime.now().isoformat(timespec="seconds")
     machine = machine_info()
     begin = time.perf_counter()
-    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    command = command_line(__file__)
     rows = []
     with contextlib.ExitStack() as stack:
         scratch = Path(args.keep) if args.keep else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_")))
@@ -289,7 +278,7 @@ def main() -> None:
             measured_at = datetime.datetime.now().isoformat(timespec="seconds")
             rows += [{**row, "measured_at": measured_at, "command": command}
                      for row in measure_case(*export_case(preset, int(size), args, scratch), args)]
-    machine["load_avg_1m_end"] = f"{os.getloadavg()[0]:.2f}"
+    machine["load_avg_1m_end"] = f"{load_1m()}"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if args.merge and out.with_suffix(".json").is_file():

@@ -1,6 +1,6 @@
 """int8 auto-selection measured on a trained run (default: the demo model, runs/demo/run).
 
-Calls :func:`mocar.export.int8_select.select_int8`: exports fp32 plus every int8 candidate of ONNX
+Calls :func:`mocar.bench.int8_select.select_int8`: exports fp32 plus every int8 candidate of ONNX
 and TFLite, benchmarks all files on the validation split (batch 1, ``--threads``), checks each
 int8 file against the default parity policy and keeps the fastest passing one per runtime. Writes
 ``benchmarks/results/<name>.md`` / ``.json`` with the command, the machine and its load, every
@@ -18,7 +18,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import LoadMonitor, command_line, describe_machine, machine_lines, now  # noqa: E402
+from _machine import command_line, machine_lines, now  # noqa: E402
+
+from mocar.bench.int8_select import select_int8  # noqa: E402
+from mocar.bench.machine import LoadMonitor, describe_machine  # noqa: E402
+from mocar.quantize.select import format_selection  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -33,8 +37,6 @@ def main() -> None:
     parser.add_argument("--calib-images", type=int, default=200)
     parser.add_argument("--name", default="int8_select_demo")
     args = parser.parse_args()
-
-    from mocar.export.int8_select import format_selection, select_int8
 
     threads = tuple(int(t) for t in args.threads.split(","))
     machine = describe_machine()

@@ -14,10 +14,6 @@ Run: ``.venv/bin/python benchmarks/jenks_speed.py`` (writes benchmarks/results/j
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
-import shlex
 import statistics
 import sys
 import time
@@ -27,8 +23,12 @@ from pathlib import Path
 import jenkspy
 import numpy as np
 
-from mocar.data.epochs import build_epoch_classes
-from mocar.data.jenks import jenks_breaks
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import command_line, machine_lines, now  # noqa: E402
+
+from mocar.bench.machine import describe_machine, load_average  # noqa: E402
+from mocar.data.epochs import build_epoch_classes  # noqa: E402
+from mocar.data.jenks import jenks_breaks  # noqa: E402
 
 N_COLLECTIONS = 8
 PER_COLLECTION = 17_500
@@ -76,24 +76,19 @@ def compare(name: str, years: np.ndarray, n_classes: int, repeats: int) -> dict:
             "ours_s": ours_s, "jenkspy_s": theirs_s, "identical": identical}
 
 
-def machine_lines() -> list[str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return [f"- CPU: {cpu}, {os.cpu_count()} cores",
-            f"- Python {platform.python_version()}, numpy {np.__version__}, jenkspy {jenkspy.__version__}",
-            f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-            # Other jobs may share the machine; the load average says how much they could skew times.
-            "- Load average at the end (1/5/15 min): " + " / ".join(f"{x:.2f}" for x in os.getloadavg())]
+def machine_and_load() -> list[str]:
+    """The machine (with jenkspy's version), the date and the load at the end of the run."""
+    # Other jobs may share the machine; the load average says how much they could skew times.
+    load = load_average()
+    load_text = "unknown" if load is None else " / ".join(f"{x:.2f}" for x in load)
+    return [*machine_lines(describe_machine(("jenkspy",))), f"- Date: {now()}",
+            f"- Load average at the end (1/5/15 min): {load_text}"]
 
 
 def render(rows: list[dict], allocation: dict, args: argparse.Namespace) -> str:
     lines = ["# Jenks natural breaks: mocar vs jenkspy", "",
-             f"Command: `python {shlex.join(sys.argv)}` (from the repository root, in .venv)", "",
-             *machine_lines(), "",
+             f"Command: `{command_line(__file__)}` (from the repository root)", "",
+             *machine_and_load(), "",
              f"mocar: median of {args.repeats} runs after a warm-up; jenkspy: one run.", "",
              "| data | n | unique | classes | mocar (s) | jenkspy (s) | speed-up | identical breaks |",
              "|---|---:|---:|---:|---:|---:|---:|---|"]

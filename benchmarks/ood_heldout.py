@@ -12,7 +12,8 @@ thresholds on the known validation split, then scores:
 Reported per score: AUROC (scikit-learn; held-out = positive), the false-alarm rate on known test
 images at the thresholds calibrated for 5 % and 1 %, and the share of held-out images flagged. The
 calibration (conformal coverage) and retrieval reports of the same run are written alongside.
-Every stage is skipped when its output exists, so an interrupted run continues.
+Every stage is skipped when its output exists, so an interrupted run continues. The scores and their
+comparison are :mod:`mocar.bench.ood_scores`.
 
     .venv/bin/python benchmarks/ood_heldout.py [--root /tmp/mocar_ood_bench] [--holdout "Museum für Islamische Kunst"]
 """
@@ -24,24 +25,23 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _demo_museum import demo_prepared  # noqa: E402
-from _machine import LoadMonitor, command_line, describe_machine, machine_lines, now  # noqa: E402
+from _machine import command_line, machine_lines, now  # noqa: E402
 
-from mocar.data.prepare import PrepareConfig, prepare_dataset  # noqa: E402
+from mocar.bench.machine import LoadMonitor, describe_machine  # noqa: E402
+from mocar.bench.ood_scores import EmbeddingScores, compare_scores, scores_of  # noqa: E402
 from mocar.data.dataset import PreparedData  # noqa: E402
+from mocar.data.prepare import PrepareConfig, prepare_dataset  # noqa: E402
 from mocar.field import build_index, calibrate_run, evaluate_retrieval, format_calibration, format_retrieval  # noqa: E402
-from mocar.field import ood  # noqa: E402
 from mocar.field.index import ReferenceIndex  # noqa: E402
 from mocar.field.runs import open_field_run  # noqa: E402
 from mocar.train.config import TrainConfig  # noqa: E402
 from mocar.train.loop import fit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KNN_KS = (1, 5, 10)
 
 
 def known_prepared(root: Path, museum: Path, holdout: str, seed: int) -> Path:
@@ -64,66 +64,9 @@ def train(args: argparse.Namespace, data: Path) -> Path:
     if (run / "last.pt").exists() and json.loads((run / "metrics.jsonl").read_text().splitlines()[-1]).get("step") == args.steps:
         return run
     fit(TrainConfig(data=str(data), out=str(run), preset=args.preset, steps=args.steps, batch_size=args.batch_size,
-                    image_size=args.image_size, resize=args.resize, lr=args.lr, channels_last=True, eval_every=50,
+                    input_size=args.image_size, resize=args.resize, lr=args.lr, channels_last=True, eval_every=50,
                     workers=args.workers, progress=False, seed=args.seed))
     return run
-
-
-class EmbeddingScores:
-    """Two alternatives mocar does not ship, fitted on the known training embeddings, to compare with knn:
-
-    * ``knn10_centred``: knn10 after subtracting the training mean before the cosine (exact float64
-      search; post-ReLU embeddings share a large common component that centring removes);
-    * ``mahalanobis``: the smallest Mahalanobis distance to an epoch-class mean, with one shared
-      covariance (shrunk by 1e-3 of its mean variance so that it inverts).
-    """
-
-    def __init__(self, embeddings: np.ndarray, labels: np.ndarray) -> None:
-        train = embeddings.astype(np.float64)
-        self.mean = train.mean(0)
-        self.references = self._unit(train - self.mean)
-        classes = np.unique(labels)
-        self.class_means = np.stack([train[labels == c].mean(0) for c in classes])
-        residuals = train - self.class_means[np.searchsorted(classes, labels)]
-        covariance = residuals.T @ residuals / len(train)
-        shrink = 1e-3 * np.trace(covariance) / len(covariance)
-        self.precision = np.linalg.inv(covariance + shrink * np.eye(len(covariance)))
-
-    @staticmethod
-    def _unit(x: np.ndarray) -> np.ndarray:
-        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-    def __call__(self, embeddings: np.ndarray) -> dict[str, np.ndarray]:
-        queries = embeddings.astype(np.float64)
-        sims = np.sort(self._unit(queries - self.mean) @ self.references.T, axis=1)[:, ::-1]
-        diffs = queries[:, None, :] - self.class_means[None]
-        distances = np.einsum("nkd,de,nke->nk", diffs, self.precision, diffs).min(1)
-        return {"knn10_centred": 1.0 - sims[:, :10].mean(1), "mahalanobis": distances}
-
-
-def scores_of(outputs, index: ReferenceIndex, alternatives: EmbeddingScores) -> dict[str, np.ndarray]:
-    """Every OOD score of one set of model outputs (higher = more unusual)."""
-    _, sims = index.search(outputs.embeddings, k=max(KNN_KS))
-    scores = {f"knn{k}": ood.knn_score(sims, k) for k in KNN_KS}
-    scores["energy"] = ood.energy_score(outputs.logits)
-    scores["msp"] = ood.msp_score(outputs.logits)
-    return {**scores, **alternatives(outputs.embeddings)}
-
-
-def compare_scores(val: dict, known: dict, held: dict, held_test: dict) -> list[dict]:
-    """AUROC and calibrated false-alarm / detection rates per score."""
-    from sklearn.metrics import roc_auc_score
-
-    rows = []
-    for name in val:
-        thresholds = ood.fit_ood_thresholds(val[name])
-        auroc = lambda pos: float(roc_auc_score(np.r_[np.zeros(len(known[name])), np.ones(len(pos))], np.r_[known[name], pos]))  # noqa: E731
-        row = {"score": name, "auroc": auroc(held[name]), "auroc_test_only": auroc(held_test[name])}
-        for rate, threshold in thresholds.items():
-            row[f"false_alarm@{rate}"] = None if threshold is None else float(np.mean(known[name] > threshold))
-            row[f"detected@{rate}"] = None if threshold is None else float(np.mean(held[name] > threshold))
-        rows.append(row)
-    return rows
 
 
 def write_report(args, rows, counts, calibration, retrieval, load, timings, machine) -> None:

@@ -1,4 +1,4 @@
-"""Issue 9's student targets measured on this machine: int8 speed of BatchNorm students vs the BiT teacher.
+"""The distilled-student targets measured on this machine: int8 speed of BatchNorm students vs the BiT teacher.
 
 Part 1, paper scale (latency only): the teacher ``mocar_r50x1`` (BiT-R50x1, GroupNorm) and the
 student presets at ``--img-size`` (224) with the demo's 8 classes. No pretrained weights or real
@@ -14,10 +14,12 @@ distilled demo student (``student_tiny``) vs its teacher (``mocar_tiny``) from t
 ``eval_test.json``, and their latency from the demo's own bench report (both export folders
 benchmarked side by side at the demo's input size).
 
-Targets (issue 9 names 2 threads; judged at every thread count measured): student int8 vs
-student fp32 >= 2.5x on onnxruntime and on TFLite; student int8 vs teacher fp32 >= 5x (same
-runtime); int8 top-1 agreement >= 99 %; demo student top-1 within 2 points and year MAE within
-10 % of the teacher. "Best int8" is the fastest int8 flavour of a runtime at that thread count.
+Targets (set for 2 threads; judged at every thread count measured): student int8 vs student fp32
+>= 2.5x on onnxruntime and on TFLite; student int8 vs teacher fp32 >= 5x (same runtime); int8 top-1
+agreement >= 99 %; demo student top-1 within 2 points and year MAE within 10 % of the teacher.
+"Best int8" is the fastest int8 flavour of a runtime at that thread count. The summaries are
+:func:`mocar.bench.speedups.summarise`, the verdicts :mod:`mocar.bench.targets` (decided by
+:mod:`mocar.runtime.policy`).
 
 Usage:
     .venv/bin/python benchmarks/student_speed.py --demo runs/demo             # ~40-60 min on 2 cores
@@ -30,195 +32,31 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _demo_museum import read_demo_file  # noqa: E402
-from _machine import LoadMonitor, LoadRecord, command_line, describe_machine, machine_lines, now  # noqa: E402
+from _machine import command_line, machine_lines, now  # noqa: E402
+
+from mocar.bench.machine import LoadMonitor, LoadRecord, describe_machine  # noqa: E402
+from mocar.bench.speedups import cell, format_summary_table, slower_count, summarise  # noqa: E402
+from mocar.bench.suite import run as bench_run  # noqa: E402
+from mocar.bench.targets import StudentTargets, format_verdicts, judge_accuracy, judge_speed  # noqa: E402
+from mocar.export.run import export_run, manifest_failures  # noqa: E402
+from mocar.quantize.request import Int8Request  # noqa: E402
+from mocar.train.checkpoint import save_checkpoint  # noqa: E402
+from mocar.train.config import TrainConfig  # noqa: E402
+from mocar.train.loop import Trainer  # noqa: E402
+from mocar.utils.io import json_safe, read_yaml  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "student_speed"
 STUDENTS = ("student_resnet50", "student_resnet18", "student_efficientnet_lite0", "student_mobilenetv2_100",
             "student_mobilenetv3_large")
-RUNTIMES = ("onnx", "tflite")  # CoreML rows are simulated on Linux: no latency to judge
 ONNX_INT8 = ("u8s8_conv", "u8s8_all")
 TFLITE_INT8 = ("dynamic_range", "integer_quant", "full_integer_quant")
-
-
-@dataclass(frozen=True)
-class Targets:
-    """Issue 9's thresholds."""
-
-    own_speedup: float = 2.5  # student int8 vs student fp32, same runtime
-    teacher_speedup: float = 5.0  # student int8 vs teacher fp32, same runtime
-    agreement_pct: float = 99.0  # int8 top-1 agreement with the own float model
-    top1_points: float = 2.0  # demo: student top-1 at most this many points below the teacher's
-    year_mae_rel_pct: float = 10.0  # demo: student year MAE at most this much above the teacher's
-
-
-@dataclass
-class RuntimeSummary:
-    """One model x runtime x thread count: fp32 vs its fastest int8 file, and vs the teacher's fp32."""
-
-    folder: str
-    model: str
-    runtime: str
-    threads: int
-    fp32_p50_ms: float | None
-    fp32_mb: float | None
-    int8_p50_ms: float | None
-    int8_flavour: str | None
-    int8_mb: float | None
-    int8_agreement_pct: float | None
-    speedup_own: float | None
-    speedup_vs_teacher: float | None
-    is_teacher: bool
-
-
-@dataclass
-class Verdict:
-    """One target checked on one model/runtime."""
-
-    target: str
-    subject: str
-    value: float | None
-    threshold: float
-    met: bool | None  # None: not measurable (a file is missing)
-    detail: str
-
-
-# ----------------------------------------------------------------------------- pure: tables and verdicts
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    return numerator / denominator if numerator and denominator else None
-
-
-def _pick(rows: Sequence[Mapping[str, Any]], folder: str, runtime: str, threads: int, precision: str
-          ) -> list[Mapping[str, Any]]:
-    return [r for r in rows if r.get("folder") == folder and r.get("format") == runtime
-            and r.get("threads") == threads and r.get("precision") == precision and r.get("p50_ms")]
-
-
-def summarise(rows: Sequence[Mapping[str, Any]], teacher: str, runtimes: Sequence[str] = RUNTIMES,
-              min_agreement: float | None = None) -> list[RuntimeSummary]:
-    """Per folder x runtime x threads: fp32 p50, fastest int8 p50 and flavour, the speed-ups, sizes, agreement.
-
-    Args:
-        rows: ``mocar bench`` rows (``bench.json["rows"]``).
-        teacher: The teacher's folder label (the "vs teacher" baseline).
-        runtimes: Runtimes (``format`` values) to summarise.
-        min_agreement: Only int8 files with at least this top-1 agreement (percent) compete for
-            "fastest"; ``None`` lets every int8 file compete.
-    """
-    keys = sorted({(r["folder"], r["format"], r["threads"]) for r in rows if r.get("format") in runtimes},
-                  key=lambda k: (k[0] != teacher, _first_index(rows, k[0]), runtimes.index(k[1]), k[2]))
-    summaries = []
-    for folder, runtime, threads in keys:
-        fp32 = next(iter(_pick(rows, folder, runtime, threads, "fp32")), None)
-        candidates = [r for r in _pick(rows, folder, runtime, threads, "int8")
-                      if min_agreement is None or (r.get("agreement") or 0.0) >= min_agreement]
-        int8 = min(candidates, key=lambda r: r["p50_ms"], default=None)
-        teacher_fp32 = next(iter(_pick(rows, teacher, runtime, threads, "fp32")), None)
-        get = lambda row, key: row.get(key) if row else None  # noqa: E731
-        model = get(fp32, "model") or get(int8, "model") or folder
-        summaries.append(RuntimeSummary(
-            folder, model, runtime, threads, get(fp32, "p50_ms"), get(fp32, "size_mb"), get(int8, "p50_ms"),
-            get(int8, "flavour"), get(int8, "size_mb"), get(int8, "agreement"),
-            _ratio(get(fp32, "p50_ms"), get(int8, "p50_ms")), _ratio(get(teacher_fp32, "p50_ms"), get(int8, "p50_ms")),
-            folder == teacher))
-    return summaries
-
-
-def _first_index(rows: Sequence[Mapping[str, Any]], folder: str) -> int:
-    return next(i for i, r in enumerate(rows) if r.get("folder") == folder)
-
-
-def slower_with_more_threads(rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
-    """(files slower at their largest than at their smallest thread count, files timed at both).
-
-    On an idle 2-core machine a second thread never doubles the latency; when many files get slower,
-    other processes held a core while they were timed, and the multi-thread figures are skewed.
-    """
-    by_file: dict[tuple[str, str], dict[int, float]] = {}
-    for r in rows:
-        if r.get("p50_ms") and r.get("folder") is not None:
-            by_file.setdefault((r["folder"], r["export"]), {})[r["threads"]] = r["p50_ms"]
-    timed = [t for t in by_file.values() if len(t) > 1]
-    return sum(1 for t in timed if t[max(t)] > t[min(t)]), len(timed)
-
-
-def _verdict(target: str, subject: str, value: float | None, threshold: float, unit: str, higher_is_better: bool = True
-             ) -> Verdict:
-    if value is None:
-        return Verdict(target, subject, None, threshold, None, "not measured (file missing or failed)")
-    met = value >= threshold if higher_is_better else value <= threshold
-    if met:
-        detail = f"{value:.2f}{unit} (target {'≥' if higher_is_better else '≤'} {threshold:g}{unit}): met"
-    elif unit == "x":
-        detail = f"{value:.2f}x (target ≥ {threshold:g}x): NOT met, {threshold / value:.2f}x short"
-    else:
-        detail = f"{value:.2f}{unit} (target {'≥' if higher_is_better else '≤'} {threshold:g}{unit}): NOT met, " \
-                 f"{abs(threshold - value):.2f}{unit.strip()} off"
-    return Verdict(target, subject, value, threshold, met, detail)
-
-
-def judge_speed(summaries: Sequence[RuntimeSummary], targets: Targets = Targets(),
-                threads: Sequence[int] | None = None) -> list[Verdict]:
-    """Issue 9's latency/agreement targets for every student (non-teacher) row, per thread count.
-
-    Args:
-        summaries: :func:`summarise` rows.
-        targets: The thresholds.
-        threads: Thread counts to judge (default: every measured one; issue 9 names 2).
-    """
-    counts = sorted(set(threads) if threads else {s.threads for s in summaries})
-    verdicts = []
-    for s in sorted((s for s in summaries if not s.is_teacher and s.threads in counts), key=lambda s: s.threads):
-        subject = f"{s.folder} {s.runtime} {s.threads}t ({s.int8_flavour or 'no int8'})"
-        verdicts += [
-            _verdict("int8 vs own fp32", subject, s.speedup_own, targets.own_speedup, "x"),
-            _verdict("int8 vs teacher fp32", subject, s.speedup_vs_teacher, targets.teacher_speedup, "x"),
-            _verdict("int8 top-1 agreement", subject, s.int8_agreement_pct, targets.agreement_pct, " %"),
-        ]
-    return verdicts
-
-
-def judge_accuracy(teacher_eval: Mapping[str, Any], student_eval: Mapping[str, Any], targets: Targets = Targets()
-                   ) -> list[Verdict]:
-    """Demo targets: student top-1 within ``top1_points`` and year MAE within ``year_mae_rel_pct`` of the teacher."""
-    gap = 100.0 * (teacher_eval["top1"] - student_eval["top1"])  # points the student is behind
-    verdicts = [_verdict("top-1 gap to teacher (points)", "demo student", gap, targets.top1_points, " pt", False)]
-    teacher_mae, student_mae = teacher_eval.get("year_mae"), student_eval.get("year_mae")
-    rel = 100.0 * (student_mae - teacher_mae) / teacher_mae if teacher_mae and student_mae is not None else None
-    verdicts.append(_verdict("year MAE above teacher (%)", "demo student", rel, targets.year_mae_rel_pct, " %", False))
-    return verdicts
-
-
-def _cell(value: Any, digits: int = 2, suffix: str = "") -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}f}{suffix}" if isinstance(value, float) else str(value)
-
-
-def format_summary_table(summaries: Sequence[RuntimeSummary]) -> str:
-    """Markdown table of :func:`summarise` rows."""
-    lines = ["| model | runtime | threads | fp32 p50 ms | best int8 p50 ms | int8 flavour | int8 vs own fp32 "
-             "| int8 vs teacher fp32 | fp32 MB | int8 MB | int8 agreement % |", "|---" * 11 + "|"]
-    for s in summaries:
-        name = f"{s.model} (teacher)" if s.is_teacher else s.model
-        lines.append(f"| {name} | {s.runtime} | {s.threads} | {_cell(s.fp32_p50_ms)} | {_cell(s.int8_p50_ms)} "
-                     f"| {_cell(s.int8_flavour)} | {_cell(s.speedup_own, 2, 'x')} "
-                     f"| {_cell(s.speedup_vs_teacher, 2, 'x')} "
-                     f"| {_cell(s.fp32_mb, 1)} | {_cell(s.int8_mb, 1)} | {_cell(s.int8_agreement_pct, 1)} |")
-    return "\n".join(lines)
-
-
-def format_verdicts(verdicts: Sequence[Verdict]) -> str:
-    """Markdown table of verdicts plus a count line."""
-    met = sum(1 for v in verdicts if v.met)
-    lines = ["| target | subject | result |", "|---|---|---|"]
-    lines += [f"| {v.target} | {v.subject} | {v.detail} |" for v in verdicts]
-    return "\n".join(lines) + f"\n\n{met} of {len(verdicts)} checks met."
+RUNTIME_VERSIONS = ("onnx", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert")
 
 
 # ----------------------------------------------------------------------------- part 1: build, export, bench
@@ -228,13 +66,9 @@ def make_untrained_run(preset: str, data: Path, run_dir: Path, img_size: int, re
     The Trainer resolves and writes the run's config files exactly as ``mocar train`` would; its
     initial state (without the optimiser, like ``best.pt`` after training) is saved as ``best.pt``.
     """
-    from mocar.train.checkpoint import save_checkpoint
-    from mocar.train.config import TrainConfig
-    from mocar.train.loop import Trainer
-
     if (run_dir / "best.pt").is_file():
         return run_dir
-    cfg = TrainConfig(data=str(data), out=str(run_dir), preset=preset, steps=1, warmup=0, image_size=img_size,
+    cfg = TrainConfig(data=str(data), out=str(run_dir), preset=preset, steps=1, warmup=0, input_size=img_size,
                       resize=resize, precision="fp32", progress=False, workers=0)
     trainer = Trainer(cfg)
     trainer.write_run_files()
@@ -246,20 +80,16 @@ def make_untrained_run(preset: str, data: Path, run_dir: Path, img_size: int, re
 
 def export_model(run_dir: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """ONNX + TFLite, fp32 + int8 (the chosen flavours) of one run; reuses a finished folder with --skip-export."""
-    from mocar.export.run import export_run
-
     manifest_file = out / "manifest.json"
     if args.skip_export and manifest_file.is_file():
         return json.loads(manifest_file.read_text(encoding="utf-8"))
-    options = {"onnx_int8_flavours": list(args.onnx_int8), "tflite_int8_flavours": list(args.tflite_int8)}
     return export_run(run_dir, out, formats=["onnx", "tflite"], precisions=["fp32", "int8"],
-                      calib_images=args.calib_images, data=str(args.data), options=options, threads=2)
+                      calib_images=args.calib_images, data=str(args.data),
+                      int8=Int8Request(onnx=args.onnx_int8, tflite=args.tflite_int8), threads=2)
 
 
 def export_summary(preset: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Seconds and status per format, and every failure verbatim."""
-    from mocar.export.run import manifest_failures
-
     exports, parities = manifest_failures(manifest)
     return {"preset": preset, "formats": {f: {"status": r["status"], "seconds": r["seconds"], "reason": r["reason"]}
                                           for f, r in manifest["formats"].items()},
@@ -268,8 +98,6 @@ def export_summary(preset: str, manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 def run_paper_scale(args: argparse.Namespace) -> dict[str, Any]:
     """Builds, exports and benchmarks the teacher and the students; returns rows, summaries, verdicts, load."""
-    from mocar.bench.suite import run as bench_run
-
     work = Path(args.work)
     presets = [args.teacher, *args.models]
     exports, export_info = [], []
@@ -297,7 +125,7 @@ def run_paper_scale(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- part 2: the demo
-def run_demo_scale(demo: Path, targets: Targets) -> dict[str, Any]:
+def run_demo_scale(demo: Path, targets: StudentTargets) -> dict[str, Any]:
     """Accuracy (eval_test.json of both runs) and latency (the demo's bench.json) of the distilled demo student."""
     teacher_eval = json.loads(read_demo_file(demo / "run" / "eval_test.json"))
     student_eval = json.loads(read_demo_file(demo / "student" / "eval_test.json"))
@@ -306,7 +134,7 @@ def run_demo_scale(demo: Path, targets: Targets) -> dict[str, Any]:
         raise SystemExit(f"{demo}/bench/bench.json holds one export folder; rerun `mocar demo` to bench the student")
     teacher = bench["folders"][0]["label"]
     summaries = summarise(bench["rows"], teacher)
-    qualified = summarise(bench["rows"], teacher, min_agreement=targets.agreement_pct)
+    qualified = summarise(bench["rows"], teacher, policy=targets.agreement_policy())
     size = _demo_input_size(demo)
     keys = ("top1", "top5", "macro_f1", "year_mae", "n", "step")
     return {"teacher_eval": {k: teacher_eval.get(k) for k in keys},
@@ -317,8 +145,6 @@ def run_demo_scale(demo: Path, targets: Targets) -> dict[str, Any]:
 
 
 def _demo_input_size(demo: Path) -> int | None:
-    from mocar.utils.io import read_yaml
-
     config = demo / "demo_config.yaml"
     return int(read_yaml(config)["input_size"]) if config.is_file() else None
 
@@ -340,7 +166,7 @@ def _paper_section(paper: dict[str, Any], args: argparse.Namespace) -> list[str]
         f"- export seconds: {seconds}", "",
         format_summary_table(paper["summaries"]), "",
         _threads_note(paper["rows"]), "",
-        "### Targets per thread count (issue 9 names 2 threads)", "", format_verdicts(paper["verdicts"]), "",
+        "### Targets per thread count (set for 2 threads)", "", format_verdicts(paper["verdicts"]), "",
         "Random-init caveat: the agreement figures compare a random network's int8 and float logits; they show "
         "that the int8 graph computes the same function, not that a trained student keeps its accuracy.", "",
         "### Export failures (verbatim)", "", *(failures or ["- none"]), "",
@@ -348,7 +174,7 @@ def _paper_section(paper: dict[str, Any], args: argparse.Namespace) -> list[str]
 
 
 def _threads_note(rows: Sequence[Mapping[str, Any]]) -> str:
-    slower, timed = slower_with_more_threads(rows)
+    slower, timed = slower_count(rows)
     loads = [r["load_1m"] for r in rows if r.get("load_1m") is not None]
     load = f"; 1-min load while rows were timed {min(loads):.1f}-{max(loads):.1f}" if loads else ""
     return (f"Thread scaling: {slower} of {timed} files were slower at their largest thread count than at "
@@ -364,22 +190,20 @@ def _demo_section(demo: dict[str, Any]) -> list[str]:
         f"from the demo's own bench (`bench/bench.json`, split {demo['split']}, {demo['images']} images, folders "
         f"{', '.join(f['label'] + ' = ' + f['model'] for f in demo['folders'])}).", "",
         "| model | top-1 | top-5 | macro F1 | year MAE |", "|---|---|---|---|---|",
-        *(f"| {name} | {_cell(e['top1'], 4)} | {_cell(e['top5'], 4)} | {_cell(e['macro_f1'], 4)} "
-          f"| {_cell(e['year_mae'], 1)} |" for name, e in (("teacher", t), ("student", s))),
+        *(f"| {name} | {cell(e['top1'], 4)} | {cell(e['top5'], 4)} | {cell(e['macro_f1'], 4)} "
+          f"| {cell(e['year_mae'], 1)} |" for name, e in (("teacher", t), ("student", s))),
         "", "Fastest int8 file per runtime (any agreement):", "", format_summary_table(demo["summaries"]), "",
         "Fastest int8 file per runtime among those with top-1 agreement ≥ 99 % (\"-\": none reaches it); the "
         "targets below are judged on the fastest file above, speed and agreement of the same file:", "",
         format_summary_table(demo["qualified_summaries"]), "",
         _threads_note(demo["rows"]), "",
-        "### Targets per thread count (issue 9 names 2 threads)", "", format_verdicts(demo["verdicts"]), ""]
+        "### Targets per thread count (set for 2 threads)", "", format_verdicts(demo["verdicts"]), ""]
 
 
 def write_results(out: Path, header: dict[str, Any], paper: dict[str, Any] | None, demo: dict[str, Any] | None,
                   args: argparse.Namespace) -> None:
     """``<out>.md`` (command, machine, load, tables, verdicts) and ``<out>.json`` (the same plus raw rows)."""
-    from mocar.utils.io import json_safe
-
-    text = ["# Student speed (issue 9): BatchNorm students vs the BiT teacher", "",
+    text = ["# Student speed: BatchNorm students vs the BiT teacher", "",
             f"Command: `{header['command']}`", f"Date: {header['date']}", "", "Machine:",
             *machine_lines(header["machine"]), f"- whole run: {LoadRecord(**header['load']).describe()}", ""]
     text += _paper_section(paper, args) if paper else []
@@ -424,21 +248,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.onnx_int8 = tuple(f for f in args.onnx_int8.split(",") if f)
     args.tflite_int8 = tuple(f for f in args.tflite_int8.split(",") if f)
     args.resize = args.resize or round(args.img_size * 256 / 224)
-    args.targets = Targets()
+    args.targets = StudentTargets()
     return args
-
-
-def machine() -> dict[str, str]:
-    """_machine's description plus the runtime versions."""
-    from mocar.runtime.metadata import package_versions
-
-    versions = package_versions(("onnx", "onnxruntime", "onnx2tf", "tensorflow", "ai-edge-litert"))
-    return {**describe_machine(), **{name: str(version) for name, version in versions.items()}}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    header: dict[str, Any] = {"command": command_line(__file__, argv), "date": now(), "machine": machine()}
+    header: dict[str, Any] = {"command": command_line(__file__, argv), "date": now(), "machine": describe_machine(RUNTIME_VERSIONS)}
     with LoadMonitor() as load:
         paper = None if args.skip_paper else run_paper_scale(args)
         demo = run_demo_scale(args.demo, args.targets) if args.demo else None

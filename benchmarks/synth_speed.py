@@ -4,8 +4,8 @@ Cases: 2,000 objects at 128 px and 500 objects at 224 px, each with the default 
 and broken rows on, written to a temporary folder (deleted afterwards). Reported per case: wall
 time (including the worker start-up), CPU time of this process and its workers, images per
 second and the size on disk. Other jobs may share the machine: for each case the load average
-and the share of the cores other processes used are recorded (``_machine.LoadMonitor``) so a
-reader can judge how much they stretched the wall time.
+and the share of the cores other processes used are recorded
+(:class:`mocar.bench.machine.LoadMonitor`) so a reader can judge how much they stretched the wall time.
 
 Run: ``.venv/bin/python benchmarks/synth_speed.py`` (writes benchmarks/results/synth_speed.md).
 """
@@ -22,8 +22,9 @@ from pathlib import Path
 import PIL
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import LoadMonitor, command_line, describe_machine, machine_lines, now  # noqa: E402
+from _machine import command_line, machine_lines, now  # noqa: E402
 
+from mocar.bench.machine import LoadMonitor, describe_machine  # noqa: E402
 from mocar.data.synth import synthesize_museum  # noqa: E402
 
 CASES = ((2000, 128), (500, 224))
@@ -43,7 +44,7 @@ def run_case(n_objects: int, image_size: int, seed: int, workers: int) -> dict:
     """Generate one museum into a temporary folder and measure it (wall, CPU, load by others)."""
     with tempfile.TemporaryDirectory(prefix="mocar-synth-bench-") as tmp, LoadMonitor() as load:
         cpu_before, wall_before = cpu_seconds(), time.perf_counter()
-        summary = synthesize_museum(Path(tmp), n_objects=n_objects, image_size=image_size, seed=seed,
+        summary = synthesize_museum(Path(tmp), n_objects=n_objects, source_image_size=image_size, seed=seed,
                                     progress=False, workers=workers)
         wall = time.perf_counter() - wall_before
         cpu = cpu_seconds() - cpu_before

@@ -24,7 +24,9 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     synth = data_sub.add_parser("synth", help="generate the built-in demo museum (images + export CSV)")
     synth.add_argument("--out", required=True, type=Path, help="output folder")
     synth.add_argument("--objects", type=int, default=2000, help="number of objects (default 2000)")
-    synth.add_argument("--image-size", type=int, default=128, help="image side in pixels (default 128)")
+    synth.add_argument("--source-image-size", type=int, default=128,
+                       help="side of the generated photos in pixels (default 128; the model's input side is "
+                            "`mocar train --input-size`)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--no-broken", action="store_true", help="do not add deliberately broken rows/images")
     synth.set_defaults(handler=_cmd_data_synth)
@@ -50,7 +52,7 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
 def _cmd_data_synth(args: argparse.Namespace) -> int:
     from mocar.data.synth import synthesize_museum
 
-    summary = synthesize_museum(args.out, n_objects=args.objects, image_size=args.image_size,
+    summary = synthesize_museum(args.out, n_objects=args.objects, source_image_size=args.source_image_size,
                                 seed=args.seed, broken=not args.no_broken)
     print(summary)
     return 0
@@ -202,7 +204,7 @@ def _add_model_commands(sub: argparse._SubParsersAction) -> None:
     presets.set_defaults(handler=_cmd_model_presets)
     info = model_sub.add_parser("info", help="parameters, MACs, per-block feature shapes and output shapes")
     info.add_argument("preset", help="a preset name (mocar model presets)")
-    info.add_argument("--img-size", type=int, default=480)
+    info.add_argument("--input-size", type=int, default=480)
     info.add_argument("--num-classes", type=int, default=50)
     info.add_argument("--json", action="store_true")
     info.set_defaults(handler=_cmd_model_info)
@@ -219,7 +221,7 @@ def _cmd_model_presets(args: argparse.Namespace) -> int:
 def _cmd_model_info(args: argparse.Namespace) -> int:
     from mocar.model import format_model_info, model_info
 
-    info = model_info(args.preset, img_size=args.img_size, num_classes=args.num_classes)
+    info = model_info(args.preset, input_size=args.input_size, num_classes=args.num_classes)
     print(json.dumps(info, indent=2, default=str) if args.json else format_model_info(info))
     return 0
 
@@ -230,7 +232,7 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
     exp.add_argument("--out", required=True, type=Path, help="export folder (files + manifest.json)")
     exp.add_argument("--formats", default="onnx,tflite,coreml", help="comma-separated: onnx,tflite,coreml")
     exp.add_argument("--precisions", default="fp32,fp16,int8", help="comma-separated: fp32,fp16,int8")
-    exp.add_argument("--img-size", type=int, help="input side (default: the run's evaluation size)")
+    exp.add_argument("--input-size", type=int, help="input side (default: the run's evaluation size)")
     exp.add_argument("--calib-images", type=int, default=300, help="training images for int8 calibration")
     exp.add_argument("--checkpoint", default="best", help="best, last or a checkpoint file")
     exp.add_argument("--data", help="prepared data folder (default: the run's)")
@@ -262,7 +264,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         return _cmd_export_int8_auto(args)
     int8 = request_from_flags(args.onnx_int8, args.tflite_int8)
     manifest = export_run(args.run, args.out, formats=_csv(args.formats), precisions=_csv(args.precisions),
-                          img_size=args.img_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
+                          input_size=args.input_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
                           strict=False, data=args.data, threads=args.threads, int8=int8)
     print(format_manifest_table(manifest))
     _write_phone_files(args)
@@ -282,7 +284,7 @@ def _cmd_export_int8_auto(args: argparse.Namespace) -> int:
                           args.checkpoint, args.strict)
     candidates = request_from_flags(args.onnx_int8, args.tflite_int8, unset=OFFERED)
     selections = select_int8(args.run, args.out, data_dir=args.data, policy=args.policy, threads=(args.threads,),
-                             calib_images=args.calib_images, img_size=args.img_size, prune=True,
+                             calib_images=args.calib_images, input_size=args.input_size, prune=True,
                              candidates={"onnx": candidates.onnx, "tflite": candidates.tflite})
     print(format_selection(selections))
     _write_phone_files(args)
@@ -454,7 +456,7 @@ def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in demo museum")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
     demo.add_argument("--objects", type=int, default=2000)
-    demo.add_argument("--image-size", type=int, default=128)
+    demo.add_argument("--source-image-size", type=int, default=128, help="side of the generated photos (default 128)")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(handler=_cmd_demo)
 
@@ -462,7 +464,49 @@ def _add_demo_command(sub: argparse._SubParsersAction) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mocar.pipeline import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=str(args.out), objects=args.objects, image_size=args.image_size, seed=args.seed))
+    run_demo(DemoConfig(out=str(args.out), objects=args.objects, source_image_size=args.source_image_size, seed=args.seed))
+    return 0
+
+
+def _add_web_commands(sub: argparse._SubParsersAction) -> None:
+    web = sub.add_parser("web", help="an offline web app (PWA) and device benchmark page for phones' browsers")
+    web_sub = web.add_subparsers(dest="web_command", required=True, metavar="COMMAND")
+    build = web_sub.add_parser("build", help="write a self-contained static site from an export folder's ONNX files")
+    build.add_argument("--export", type=Path, required=True, help="a `mocar export` folder with .onnx files")
+    build.add_argument("--index", type=Path, help="reference index (default: the export's run's index/)")
+    build.add_argument("--data", type=Path, help="prepared data for the golden vectors (default: the run's)")
+    build.add_argument("--golden", type=int, default=4, help="golden test images per file (0: none; default 4)")
+    build.add_argument("--app-model", help="the ONNX file the app answers with (default: the fp32 one)")
+    build.add_argument("--out", type=Path, required=True, help="site folder to write")
+    build.set_defaults(handler=_cmd_web_build)
+    serve = web_sub.add_parser("serve", help="serve a built site (COOP/COEP) and receive benchmark rows")
+    serve.add_argument("site", type=Path, help="the folder `mocar web build` wrote")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.set_defaults(handler=_cmd_web_serve)
+
+
+def _cmd_web_build(args: argparse.Namespace) -> int:
+    from mocar.mobile.web import build_site
+
+    site = build_site(args.export, args.out, index_dir=args.index, data_dir=args.data, golden_count=args.golden,
+                      app_file=args.app_model)
+    print(f"wrote {site.out}: {len(site.files)} files, {site.total_bytes / 1e6:.1f} MB; the app answers with "
+          f"{site.app_model}. Serve it: mocar web serve {site.out}")
+    return 0
+
+
+def _cmd_web_serve(args: argparse.Namespace) -> int:
+    from mocar.mobile.web_server import make_server
+
+    server = make_server(args.site, args.host, args.port)
+    url = f"http://{args.host}:{server.server_port}/"
+    print(f"serving {args.site} at {url} (benchmark: {url}bench.html); rows posted there land in "
+          f"{args.site / 'bench_rows'}; Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 
@@ -475,6 +519,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_distill_command,
     _add_bench_command,
     _add_demo_command,
+    _add_web_commands,
 ]
 
 

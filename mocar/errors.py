@@ -9,11 +9,14 @@ class MocarError(Exception):
     """Base class of every error mocar raises on purpose."""
 
 
-class InputError(MocarError):
-    """A user-supplied file or argument is unusable (missing column, unknown encoding, bad flag)."""
+class InputError(MocarError, ValueError):
+    """A user-supplied file or argument is unusable (missing column, unknown encoding, bad flag).
+
+    Also a ``ValueError``, like ConfigError: it is a bad value, and generic handlers keep working.
+    """
 
 
-class ConfigError(MocarError):
+class ConfigError(MocarError, ValueError):
     """A configuration value is invalid or inconsistent."""
 
 

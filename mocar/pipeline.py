@@ -17,6 +17,7 @@ from mocar.export.run import export_run, format_manifest_table
 from mocar.field import build_index, calibrate_run, format_calibration, format_prediction, predict_images
 from mocar.mobile.android_assets import write_android_assets
 from mocar.mobile.golden import write_export_goldens
+from mocar.mobile.web import RuntimeUnavailableError, build_site
 from mocar.train.config import TrainConfig
 from mocar.train.distill import distill
 from mocar.train.eval_run import evaluate_run, format_eval
@@ -30,7 +31,7 @@ class DemoConfig:
 
     out: str = "runs/demo"
     objects: int = 2000
-    image_size: int = 128
+    source_image_size: int = 128
     seed: int = 0
     preset: str = "mocar_tiny"
     train_steps: int = 800
@@ -52,7 +53,7 @@ def _train(cfg: DemoConfig, prepared: Path, run: Path) -> dict:
         fit(resume_config(run), resume=True)
     else:
         fit(TrainConfig(data=str(prepared), out=str(run), preset=cfg.preset, steps=cfg.train_steps,
-                        batch_size=cfg.batch_size, image_size=cfg.input_size, resize=cfg.input_size + 16,
+                        batch_size=cfg.batch_size, input_size=cfg.input_size, resize=cfg.input_size + 16,
                         lr=cfg.lr, seed=cfg.seed, channels_last=True, eval_every=cfg.train_steps // 8))
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return {"steps": rows[-1]["step"], "best_val_loss": min(r["val_loss"] for r in rows), "run": str(run)}
@@ -136,6 +137,18 @@ def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:
     return {"photos": photos, "answers": str(run / "demo_predictions.json")}
 
 
+def _web(out: Path) -> dict:
+    """Builds runs/demo/web when npm can supply the browser runtime; otherwise one line on how (never fails)."""
+    try:
+        site = build_site(out / "export", out / "web")
+    except RuntimeUnavailableError as err:
+        print(f"web app not built: {err}; then run `mocar web build --export {out / 'export'} --out {out / 'web'}`")
+        return {"built": False, "reason": str(err)}
+    print(f"web app: {site.out} ({site.total_bytes / 1e6:.1f} MB, answers with {site.app_model}); "
+          f"open it with `mocar web serve {site.out}`")
+    return {"built": True, "dir": str(site.out), "files": len(site.files), "bytes": site.total_bytes}
+
+
 def run_demo(cfg: DemoConfig) -> dict:
     """Generate, prepare, train, evaluate, calibrate, index, export, predict; returns a summary dict."""
     out = Path(cfg.out)
@@ -148,7 +161,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     if (museum / "export.csv").exists():
         print(f"reusing {museum}")
     else:
-        print(synthesize_museum(museum, n_objects=cfg.objects, image_size=cfg.image_size, seed=cfg.seed))
+        print(synthesize_museum(museum, n_objects=cfg.objects, source_image_size=cfg.source_image_size, seed=cfg.seed))
 
     _stage("2. prepare")
     if (prepared / "report.json").exists():
@@ -189,6 +202,9 @@ def run_demo(cfg: DemoConfig) -> dict:
 
     _stage("10. identify a few test photos")
     summary["predict"] = _predict(run, prepared, cfg.seed)
+
+    _stage("11. the web app (offline PWA) and the browser benchmark page")
+    summary["web"] = _web(out)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False))
     print(f"\ndemo finished; everything is under {out}/ — open {out / 'report.html'}")
     return summary

@@ -68,27 +68,53 @@ def tiny_prepared(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def tiny_tflite_export(tiny_prepared, tmp_path_factory):
-    """A briefly trained 32 px run, calibrated (RAPS) and indexed (PCA-16 int8, float16 re-rank of 8 candidates), exported to TFLite.
+def tiny_indexed_run(tiny_prepared, tmp_path_factory):
+    """A briefly trained 32 px run, calibrated (RAPS) and indexed (PCA-16 int8, float16 re-rank of 8 candidates).
+
+    Returns {"run", "index", "prepared"}.
+    """
+    from mocar.field import build_index, calibrate_run
+    from mocar.train.config import TrainConfig
+    from mocar.train.loop import fit
+
+    root = tmp_path_factory.mktemp("indexed_run")
+    fit(TrainConfig(data=str(tiny_prepared), out=str(root / "run"), preset="mocar_tiny", steps=8, warmup=1,
+                    batch_size=16, micro_batch=16, input_size=32, resize=40, workers=0, eval_every=8, lr=0.02,
+                    progress=False, precision="fp32", eval_batch_size=32))
+    calibrate_run(root / "run", method="raps")
+    index = build_index(root / "run", dims=16, dtype="int8", thumb_px=24, rerank="float16", rerank_candidates=8)
+    return {"run": root / "run", "index": index, "prepared": tiny_prepared}
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite_export(tiny_indexed_run, tmp_path_factory):
+    """The tiny indexed run exported to TFLite.
 
     Files: float32, int8 dynamic_range and int8 full_integer_quant (int8 I/O); ~1-2 min (onnx2tf).
     Returns {"root", "run", "index", "export", "prepared"}.
     """
     from mocar.export.run import export_run
-    from mocar.field import build_index, calibrate_run
     from mocar.quantize.request import Int8Request
-    from mocar.train.config import TrainConfig
-    from mocar.train.loop import fit
 
     root = tmp_path_factory.mktemp("tflite_export")
-    fit(TrainConfig(data=str(tiny_prepared), out=str(root / "run"), preset="mocar_tiny", steps=8, warmup=1,
-                    batch_size=16, micro_batch=16, image_size=32, resize=40, workers=0, eval_every=8, lr=0.02,
-                    progress=False, precision="fp32", eval_batch_size=32))
-    calibrate_run(root / "run", method="raps")
-    index = build_index(root / "run", dims=16, dtype="int8", thumb_px=24, rerank="float16", rerank_candidates=8)
-    export_run(root / "run", root / "export", formats=("tflite",), precisions=("fp32", "int8"), calib_images=32,
-               progress=False, int8=Int8Request(tflite="dynamic_range,full_integer_quant"))
-    return {"root": root, "run": root / "run", "index": index, "export": root / "export", "prepared": tiny_prepared}
+    export_run(tiny_indexed_run["run"], root / "export", formats=("tflite",), precisions=("fp32", "int8"),
+               calib_images=32, progress=False, int8=Int8Request(tflite="dynamic_range,full_integer_quant"))
+    return {"root": root, **tiny_indexed_run, "export": root / "export"}
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx_export(tiny_indexed_run, tmp_path_factory):
+    """The tiny indexed run exported to ONNX fp32, fp16 and static int8 (what the web app runs).
+
+    Returns {"root", "run", "index", "export", "prepared"}.
+    """
+    pytest.importorskip("onnxruntime")
+    from mocar.export.run import export_run
+
+    root = tmp_path_factory.mktemp("onnx_export")
+    export_run(tiny_indexed_run["run"], root / "export", formats=("onnx",), precisions=("fp32", "fp16", "int8"),
+               calib_images=32, progress=False)
+    return {"root": root, **tiny_indexed_run, "export": root / "export"}
 
 
 @pytest.fixture(scope="session")

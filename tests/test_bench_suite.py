@@ -16,7 +16,7 @@ def exported(tiny_prepared, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("bench")
     run = fit(TrainConfig(data=str(tiny_prepared), out=str(root / "run"), preset="mocar_tiny", steps=3, warmup=1,
-                          batch_size=8, micro_batch=4, image_size=32, resize=40, workers=0, eval_every=3, lr=0.02,
+                          batch_size=8, micro_batch=4, input_size=32, resize=40, workers=0, eval_every=3, lr=0.02,
                           progress=False, precision="fp32"))
     export_run(run, root / "export", formats=["onnx"], precisions=["fp32", "int8"], calib_images=16, progress=False)
     return root
@@ -63,7 +63,7 @@ def student_exported(exported, tiny_prepared):
     from mocar.export.run import export_run
 
     run = fit(TrainConfig(data=str(tiny_prepared), out=str(exported / "student"), preset="student_tiny", steps=3,
-                          warmup=1, batch_size=8, micro_batch=4, image_size=32, resize=40, workers=0, eval_every=3,
+                          warmup=1, batch_size=8, micro_batch=4, input_size=32, resize=40, workers=0, eval_every=3,
                           lr=0.02, progress=False, precision="fp32"))
     export_run(run, exported / "student" / "export", formats=["onnx"], precisions=["fp32", "int8"], calib_images=16,
                progress=False)

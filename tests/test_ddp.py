@@ -12,7 +12,7 @@ from mocar.train.config import TrainConfig
 from mocar.train.loop import fit
 
 ARGS = ["--preset", "mocar_tiny", "--steps", "4", "--warmup", "1", "--batch-size", "8", "--micro-batch", "4",
-        "--image-size", "32", "--resize", "40", "--workers", "0", "--eval-every", "2", "--lr", "0.02",
+        "--input-size", "32", "--resize", "40", "--workers", "0", "--eval-every", "2", "--lr", "0.02",
         "--mixup-alpha", "0", "--precision", "fp32", "--no-progress"]
 
 

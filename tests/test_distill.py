@@ -117,16 +117,17 @@ def _fake_teacher(folder):
     folder.mkdir()
     (folder / "best.pt").write_bytes(b"")
     (folder / "config.yaml").write_text("train: {data: prepared, loss: product}\nmodel: {arch: mocar, hidden: 8}\n"
-                                        "schedule: {crop_size: 32, resize_size: 40}\n")
+                                        "schedule: {input_size: 32, resize_size: 40}\n")
     return folder
 
 
 def test_distill_config_merges_teacher_then_yaml_file_then_flags(tmp_path):
     teacher = _fake_teacher(tmp_path / "teacher")
     options = tmp_path / "student.yaml"
+    # image_size is input_size's old name: a YAML file written for an older mocar still reads
     options.write_text("steps: 9\nlr: 0.3\nhidden: 16\nkd_alpha: 0.5\nimage_size: null\n")
     cfg = distill_config(teacher, "student_tiny", tmp_path / "s", options, lr=0.01, kd_alpha=None, steps=None)
-    assert (cfg.data, cfg.arch, cfg.loss, cfg.image_size, cfg.resize) == ("prepared", "mocar", "product", 32, 40)
+    assert (cfg.data, cfg.arch, cfg.loss, cfg.input_size, cfg.resize) == ("prepared", "mocar", "product", 32, 40)
     assert (cfg.hidden, cfg.steps, cfg.kd_alpha) == (16, 9, 0.5)  # the file over the teacher; None flags ignored
     assert cfg.lr == 0.01  # a flag over the file
     assert (cfg.preset, cfg.out, cfg.teacher) == ("student_tiny", str(tmp_path / "s"), str(teacher))
@@ -147,7 +148,7 @@ def test_a_config_naming_a_teacher_gets_the_distilling_trainer():
 
 def _teacher(prepared, root):
     return fit(TrainConfig(data=str(prepared), out=str(root / "teacher"), preset="mocar_tiny", steps=6, warmup=1,
-                           batch_size=8, micro_batch=8, image_size=32, resize=40, workers=0, eval_every=3,
+                           batch_size=8, micro_batch=8, input_size=32, resize=40, workers=0, eval_every=3,
                            lr=0.02, progress=False, precision="fp32", eval_batch_size=32))
 
 
@@ -170,7 +171,7 @@ def test_distill_takes_the_teachers_contract_and_resumes_exactly(teacher_run, tm
     teacher_config = read_yaml(teacher_run / "config.yaml")
     assert config["train"]["teacher"] == str(teacher_run)
     assert config["model"]["backbone"] == "resnet_tiny"
-    for key in ("arch", "hidden", "img_size", "num_classes", "year_mean"):
+    for key in ("arch", "hidden", "input_size", "num_classes", "year_mean"):
         assert config["model"][key] == teacher_config["model"][key], key
     assert (whole / "best.pt").is_file()
 
@@ -234,7 +235,7 @@ def test_export_preparation_folds_every_batchnorm_without_changing_outputs(prese
     from mocar.model import prepare_for_export
 
     torch.manual_seed(0)
-    model = create_model_from_preset(preset, 5, img_size=64)
+    model = create_model_from_preset(preset, 5, input_size=64)
     for module in model.modules():  # trained-looking statistics, so a wrong fold shows
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)

@@ -86,7 +86,7 @@ np.savez(root / "arrays.npz", **arrays)
 def tiny_model(seed: int = 0) -> torch.nn.Module:
     """The tiny MOCaR net with non-zero heads and non-trivial norm parameters."""
     torch.manual_seed(seed)
-    model = create_model_from_preset("mocar_tiny", num_classes=3, img_size=IMG, year_mean=-500.0, year_scale=800.0)
+    model = create_model_from_preset("mocar_tiny", num_classes=3, input_size=IMG, year_mean=-500.0, year_scale=800.0)
     with torch.no_grad():
         for layer in (model.classifier, model.regressor):
             layer.weight.normal_(0.0, 0.1)

@@ -12,7 +12,7 @@ from mocar.train.run_files import load_trained_run
 @pytest.mark.slow
 def test_metadata_embeds_calibration_and_fingerprint(tiny_prepared, tmp_path):
     run_dir = fit(TrainConfig(data=str(tiny_prepared), out=str(tmp_path / "run"), preset="mocar_tiny", steps=3,
-                              warmup=1, batch_size=8, micro_batch=4, image_size=32, resize=40, workers=0,
+                              warmup=1, batch_size=8, micro_batch=4, input_size=32, resize=40, workers=0,
                               eval_every=3, lr=0.02, progress=False, precision="fp32"))
     run = load_trained_run(run_dir)
     before = build_metadata(run, "fp32", "float", "onnx")

@@ -42,7 +42,7 @@ def exported(tiny_prepared, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("onnx_export")
     torch.manual_seed(0)
-    model = create_model_from_preset("mocar_tiny", num_classes=3, img_size=SIZE, hidden=512, year_mean=0.0,
+    model = create_model_from_preset("mocar_tiny", num_classes=3, input_size=SIZE, hidden=512, year_mean=0.0,
                                      year_scale=500.0)
     with torch.no_grad():  # output layers start at zero; give them values so the outputs differ per image
         for layer in (model.classifier, model.regressor):
@@ -51,7 +51,7 @@ def exported(tiny_prepared, tmp_path_factory):
     train, held_out = manifest[manifest["split"] == "train"], manifest[manifest["split"] != "train"]
     np.save(out / "calib.npy", normalize_images(decode_images(train["image"].tolist()[:32], SIZE, "bilinear"), MEAN, STD))
     images = normalize_images(decode_images(held_out["image"].tolist(), SIZE, "bilinear"), MEAN, STD)
-    job = ExportJob(model_file=save_model(model, out / "model.pt"), out_dir=out, img_size=SIZE,
+    job = ExportJob(model_file=save_model(model, out / "model.pt"), out_dir=out, input_size=SIZE,
                     precisions=("fp32", "fp16", "int8"), metadata=_metadata(), calib_file=out / "calib.npy",
                     work_dir=out / "work")
     files = {f.precision: f for f in export_onnx(job)}

@@ -34,7 +34,7 @@ def _sha(path):
 def exported_run(tiny_prepared, tmp_path_factory):
     root = tmp_path_factory.mktemp("export_run")
     fit(TrainConfig(data=str(tiny_prepared), out=str(root / "run"), preset="mocar_tiny", steps=8, warmup=1,
-                    batch_size=16, micro_batch=16, image_size=32, resize=40, workers=0, eval_every=8, lr=0.02,
+                    batch_size=16, micro_batch=16, input_size=32, resize=40, workers=0, eval_every=8, lr=0.02,
                     progress=False, precision="fp32", eval_batch_size=32))
     plugins = root / "plugins"
     plugins.mkdir()
@@ -154,11 +154,11 @@ def test_metadata_of_an_epoch_model_lists_bounds_and_no_year(tmp_path):
     from mocar.model import create_model_from_preset
     from mocar.train.run_files import TrainedRun
 
-    model = create_model_from_preset("maxavgcat_tiny", num_classes=2, img_size=64)
+    model = create_model_from_preset("maxavgcat_tiny", num_classes=2, input_size=64)
     epochs = [{"index": 0, "label": "A, (-500, 0]", "collection": "A", "begin": -500.0, "end": 0.0, "count": 7},
               {"index": 1, "label": "A, (0, 300]", "collection": "A", "begin": 0.0, "end": 300.0, "count": 5}]
     run = TrainedRun(root=tmp_path / "run_a", checkpoint=tmp_path / "run_a" / "best.pt", model=model,
-                     model_config=model.config, data_config=DataConfig(image_size=64, resize=72),
+                     model_config=model.config, data_config=DataConfig(input_size=64, resize=72),
                      class_names=[e["label"] for e in epochs], target="epoch", train_config={"data": "/x/prepared"},
                      classes={"collections": ["A"], "epochs": epochs}, step=10, loss_state={})
     metadata = build_metadata(run, "fp32", "float", "tflite")

@@ -67,7 +67,7 @@ _CHILD = textwrap.dedent("""
                      "sample_data_in_cwd": os.path.isfile(SAMPLE_DATA_FILE)})
         return original_convert(**kwargs)
     onnx2tf.convert = recording_convert
-    job = ExportJob(model_file=Path(args["model"]), out_dir=Path(args["out"]), img_size=args["img"],
+    job = ExportJob(model_file=Path(args["model"]), out_dir=Path(args["out"]), input_size=args["img"],
                     precisions=("fp32", "fp16", "int8"), metadata=args["metadata"],
                     calib_file=Path(args["calib"]), work_dir=Path(args["work"]),
                     int8=Int8Request(tflite=INT8_FLAVOURS))
@@ -114,7 +114,7 @@ def exported(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("tflite")
     torch.manual_seed(0)
-    model = create_model_from_preset("mocar_tiny", num_classes=3, img_size=IMG, year_mean=-500.0, year_scale=800.0)
+    model = create_model_from_preset("mocar_tiny", num_classes=3, input_size=IMG, year_mean=-500.0, year_scale=800.0)
     with torch.no_grad():  # move the zero-initialised heads (and everything else) off their init
         for parameter in model.parameters():
             parameter.add_(torch.randn_like(parameter) * 0.05)

@@ -24,7 +24,7 @@ SIZE = 32
 def field_run(tiny_prepared, tmp_path_factory):
     out = tmp_path_factory.mktemp("field") / "run"
     fit(TrainConfig(data=str(tiny_prepared), out=str(out), preset="mocar_tiny", steps=3, warmup=1, batch_size=8,
-                    micro_batch=8, image_size=SIZE, resize=40, workers=0, eval_every=3, lr=0.02, progress=False,
+                    micro_batch=8, input_size=SIZE, resize=40, workers=0, eval_every=3, lr=0.02, progress=False,
                     precision="fp32", eval_batch_size=32))
     index = build_index(out, dims=16, dtype="int8", thumb_px=24)
     calibration = calibrate_run(out)

@@ -36,7 +36,7 @@ def test_every_registered_handler_imports(name, role):
 def trained(tiny_prepared, tmp_path_factory):
     root = tmp_path_factory.mktemp("formats")
     fit(TrainConfig(data=str(tiny_prepared), out=str(root / "run"), preset="mocar_tiny", steps=3, warmup=1,
-                    batch_size=8, micro_batch=8, image_size=SIZE, resize=40, workers=0, eval_every=3, lr=0.02,
+                    batch_size=8, micro_batch=8, input_size=SIZE, resize=40, workers=0, eval_every=3, lr=0.02,
                     progress=False, precision="fp32"))
     test = PreparedData.load(tiny_prepared).split("test")
     return {"root": root, "run": root / "run", "images": test["image"].astype(str).tolist()[:6]}

@@ -76,7 +76,7 @@ def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
     from mocar.train.loop import fit
 
     run = fit(TrainConfig(data=str(tiny_prepared), out=str(tmp_path / "run"), preset="mocar_tiny", steps=3, warmup=1,
-                          batch_size=8, micro_batch=4, image_size=32, resize=40, workers=0, eval_every=3, lr=0.02,
+                          batch_size=8, micro_batch=4, input_size=32, resize=40, workers=0, eval_every=3, lr=0.02,
                           progress=False, precision="fp32"))
     policy = tmp_path / "lenient.yaml"
     policy.write_text("int8:\n  agreement: {min: 0.0}\n")

@@ -12,7 +12,7 @@ import mocar.model as mm
 @pytest.mark.parametrize("preset,hidden", [("maxavgcat_r50x1_h1024", 1024), ("maxavgcat_r50x1_h3840", 3840),
                                            ("mocar_r50x1", 1024)])
 def test_r50x1_maxavgcat_shapes_at_480(preset, hidden):
-    info = mm.model_info(preset, img_size=480, num_classes=50)
+    info = mm.model_info(preset, input_size=480, num_classes=50)
     assert info["blocks"] == [[1, 256, 120, 120], [1, 512, 60, 60], [1, 1024, 30, 30], [1, 2048, 15, 15]]
     assert info["concat"] == [1, 3840, 120, 120]
     assert info["pooled"] == [1, 7680]
@@ -22,13 +22,13 @@ def test_r50x1_maxavgcat_shapes_at_480(preset, hidden):
 
 
 def test_r152x2_shapes_at_480():
-    info = mm.model_info("mocar_r152x2", img_size=480, num_classes=20)
+    info = mm.model_info("mocar_r152x2", input_size=480, num_classes=20)
     assert [block[1] for block in info["blocks"]] == [512, 1024, 2048, 4096]
     assert info["pooled"] == [1, 15360] and info["outputs"]["year"] == [1]
 
 
 def test_baseline_has_no_concat_and_pools_the_last_block():
-    info = mm.model_info("baseline_r50x1", img_size=224)
+    info = mm.model_info("baseline_r50x1", input_size=224)
     assert info["concat"] is None and info["pooled"] == [1, 2048] and info["embedding"] == [1, 2048]
     assert list(info["outputs"]) == ["logits", "embedding"]
 
@@ -44,15 +44,15 @@ def test_parameter_count_matches_the_head_arithmetic():
 
 
 def test_macs_of_r50x1_at_224_match_the_published_figure_and_scale_with_area():
-    small = mm.model_info("baseline_r50x1", img_size=224)["macs"]
-    large = mm.model_info("baseline_r50x1", img_size=448)["macs"]
+    small = mm.model_info("baseline_r50x1", input_size=224)["macs"]
+    large = mm.model_info("baseline_r50x1", input_size=448)["macs"]
     assert 4.0e9 < small < 4.4e9  # timm lists ~4.2 GMACs for resnetv2_50x1_bit at 224
     assert abs(large / small - 4.0) < 0.05
 
 
 def test_info_accepts_a_config_and_is_json_serialisable():
     cfg = mm.preset_config("mocar_tiny", 9, year_mean=100.0, year_scale=10.0)
-    info = mm.model_info(cfg, img_size=64)
+    info = mm.model_info(cfg, input_size=64)
     assert json.loads(json.dumps(info))["config"]["num_classes"] == 9
     assert info["params"]["total"] == sum(p.numel() for p in mm.create_model_from_config(cfg).parameters())
     text = mm.format_model_info(info)
@@ -61,7 +61,7 @@ def test_info_accepts_a_config_and_is_json_serialisable():
 
 def test_r152x2_parameter_count_matches_timm():
     # timm: resnetv2_152x2_bit has 236.3 M parameters with its 4096x1000 ImageNet classifier.
-    total = mm.model_info("baseline_r152x2", img_size=64, num_classes=1000)["params"]["total"]
+    total = mm.model_info("baseline_r152x2", input_size=64, num_classes=1000)["params"]["total"]
     assert abs(total - 236.3e6) < 0.1e6
 
 

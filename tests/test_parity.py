@@ -122,7 +122,7 @@ def test_check_metadata_names_changed_fields():
 def test_normalize_images_matches_training_preprocessing_bit_for_bit():
     from mocar.data.transforms import DataConfig, to_normalized_tensor
 
-    cfg = DataConfig(image_size=8, resize=8, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    cfg = DataConfig(input_size=8, resize=8, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
     expected = np.stack([to_normalized_tensor(image, cfg).numpy() for image in images])
     assert np.array_equal(normalize_images(images, list(cfg.mean), list(cfg.std)), expected)

@@ -35,12 +35,12 @@ def test_mixup_alpha_threshold(dataset_size: int, alpha: float) -> None:
 
 
 @pytest.mark.parametrize(
-    ("image_size", "expected"),
+    ("source_size", "expected"),
     [((32, 32), (160, 128)), ((95, 96), (160, 128)), ((96, 96), (512, 480)), ((48, 192), (512, 480)),
      ((224, 224), (512, 480))],
 )
-def test_resolution_rule(image_size: tuple[int, int], expected: tuple[int, int]) -> None:
-    assert bit_resolution(image_size) == expected
+def test_resolution_rule(source_size: tuple[int, int], expected: tuple[int, int]) -> None:
+    assert bit_resolution(source_size) == expected
 
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, True])
@@ -127,21 +127,21 @@ def test_gradient_accumulation_steps() -> None:
 
 
 def test_resolve_fills_every_value_from_the_rule() -> None:
-    schedule = ScheduleConfig().resolve(dataset_size=30_000, image_size=(300, 400), micro_batch_size=32)
+    schedule = ScheduleConfig().resolve(dataset_size=30_000, source_size=(300, 400), micro_batch_size=32)
     assert schedule == ResolvedSchedule(
         total_steps=10_000, warmup_steps=500, base_lr=pytest.approx(0.003), batch_size=512,
         micro_batch_size=32, accumulation_steps=16, boundaries=(0.3, 0.6, 0.9), decay_factor=10.0,
-        momentum=0.9, weight_decay=0.0, mixup_alpha=0.1, resize_size=512, crop_size=480,
+        momentum=0.9, weight_decay=0.0, mixup_alpha=0.1, resize_size=512, input_size=480,
     )
 
 
 def test_resolve_keeps_overrides_and_scales_default_lr() -> None:
-    config = ScheduleConfig(total_steps=1000, batch_size=64, mixup_alpha=0.2, resize_size=256, crop_size=224,
+    config = ScheduleConfig(total_steps=1000, batch_size=64, mixup_alpha=0.2, resize_size=256, input_size=224,
                             boundaries=[0.5, 0.75])  # type: ignore[arg-type]  # as read from YAML
-    schedule = config.resolve(dataset_size=5_000, image_size=(64, 64))
+    schedule = config.resolve(dataset_size=5_000, source_size=(64, 64))
     assert (schedule.total_steps, schedule.warmup_steps, schedule.accumulation_steps) == (1000, 200, 1)
     assert schedule.base_lr == pytest.approx(0.003 * 64 / 512)
-    assert (schedule.mixup_alpha, schedule.resize_size, schedule.crop_size) == (0.2, 256, 224)
+    assert (schedule.mixup_alpha, schedule.resize_size, schedule.input_size) == (0.2, 256, 224)
     assert schedule.boundaries == (0.5, 0.75)
     assert schedule.lr_at(750) == pytest.approx(schedule.base_lr / 100)
     explicit = ScheduleConfig(base_lr=0.05, batch_size=64).resolve(5_000, (64, 64))
@@ -151,8 +151,8 @@ def test_resolve_keeps_overrides_and_scales_default_lr() -> None:
 def test_resolve_rejects_inconsistent_values() -> None:
     with pytest.raises(ConfigError, match="accumulation_steps=4 contradicts"):
         ScheduleConfig(accumulation_steps=4).resolve(1000, (64, 64), micro_batch_size=64)
-    with pytest.raises(ConfigError, match="crop_size 300 exceeds"):
-        ScheduleConfig(crop_size=300, resize_size=256).resolve(1000, (64, 64))
+    with pytest.raises(ConfigError, match="input_size 300 exceeds"):
+        ScheduleConfig(input_size=300, resize_size=256).resolve(1000, (64, 64))
     assert ScheduleConfig(accumulation_steps=4).resolve(1000, (64, 64)).micro_batch_size == 128
 
 

@@ -14,7 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import KFold, cross_val_predict, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from mocar.data import dating, prepare
 from mocar.data.synth import BROKEN_KINDS, EXPORT_COLUMNS, ODD_IMAGES, TINY_SIZE, synthesize_museum
 from mocar.data.synth_catalog import COLLECTION_BY_CODE, COLLECTIONS, choose, sample_material, sample_motif
 from mocar.data.synth_datings import dating_for_year
@@ -37,7 +42,7 @@ def _digest(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def museum(tmp_path_factory):
     out = tmp_path_factory.mktemp("museum")
-    summary = synthesize_museum(out, n_objects=N_OBJECTS, image_size=SIZE, seed=SEED, progress=False, workers=1)
+    summary = synthesize_museum(out, n_objects=N_OBJECTS, source_image_size=SIZE, seed=SEED, progress=False, workers=1)
     rows = _read_csv(out / "export.csv")
     truth = _read_csv(out / "truth.csv")
     return summary, rows, truth
@@ -52,7 +57,7 @@ def _valid(museum):
 
 def test_same_seed_same_bytes_regardless_of_workers(museum, tmp_path):
     summary = museum[0]
-    again = synthesize_museum(tmp_path / "again", n_objects=N_OBJECTS, image_size=SIZE, seed=SEED, progress=False,
+    again = synthesize_museum(tmp_path / "again", n_objects=N_OBJECTS, source_image_size=SIZE, seed=SEED, progress=False,
                               workers=2)
     first, second = _digest(summary.out_dir), _digest(again.out_dir)
     assert len(first) > N_OBJECTS  # images + export + truth
@@ -60,9 +65,9 @@ def test_same_seed_same_bytes_regardless_of_workers(museum, tmp_path):
 
 
 def test_other_seed_other_bytes(tmp_path):
-    other = synthesize_museum(tmp_path / "other", n_objects=30, image_size=SIZE, seed=SEED + 1, progress=False,
+    other = synthesize_museum(tmp_path / "other", n_objects=30, source_image_size=SIZE, seed=SEED + 1, progress=False,
                               workers=1)
-    same = synthesize_museum(tmp_path / "same", n_objects=30, image_size=SIZE, seed=SEED, progress=False, workers=1)
+    same = synthesize_museum(tmp_path / "same", n_objects=30, source_image_size=SIZE, seed=SEED, progress=False, workers=1)
     assert other.export_csv.read_bytes() != same.export_csv.read_bytes()
     ours, theirs = _digest(same.images_dir), _digest(other.images_dir)
     shared = set(ours) & set(theirs)
@@ -70,8 +75,8 @@ def test_other_seed_other_bytes(tmp_path):
 
 
 def test_rerun_into_same_folder_replaces_previous_museum(tmp_path):
-    synthesize_museum(tmp_path, n_objects=25, image_size=32, seed=0, progress=False, workers=1)
-    second = synthesize_museum(tmp_path, n_objects=25, image_size=32, seed=1, progress=False, workers=1)
+    synthesize_museum(tmp_path, n_objects=25, source_image_size=32, seed=0, progress=False, workers=1)
+    second = synthesize_museum(tmp_path, n_objects=25, source_image_size=32, seed=1, progress=False, workers=1)
     rows, truth = _read_csv(second.export_csv), _read_csv(second.truth_csv)
     on_disk = {p.relative_to(second.images_dir).as_posix() for p in second.images_dir.rglob("*") if p.is_file()}
     expected = {r["image"] for r, t in zip(rows, truth) if t["broken"] != "missing_image"}
@@ -79,7 +84,7 @@ def test_rerun_into_same_folder_replaces_previous_museum(tmp_path):
 
 
 def test_without_broken_rows_every_row_is_valid(tmp_path):
-    summary = synthesize_museum(tmp_path, n_objects=12, image_size=32, broken=False, progress=False, workers=1)
+    summary = synthesize_museum(tmp_path, n_objects=12, source_image_size=32, broken=False, progress=False, workers=1)
     truth = _read_csv(summary.truth_csv)
     assert summary.n_broken == 0 and summary.n_rows == len(truth) == 12
     assert all(not t["broken"] for t in truth)
@@ -90,12 +95,12 @@ def test_refuses_to_overwrite_foreign_images(tmp_path):
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "photo.jpg").write_bytes(b"user data")
     with pytest.raises(FileExistsError, match="not a demo museum"):
-        synthesize_museum(tmp_path, n_objects=25, image_size=32, progress=False, workers=1)
+        synthesize_museum(tmp_path, n_objects=25, source_image_size=32, progress=False, workers=1)
     assert (tmp_path / "images" / "photo.jpg").read_bytes() == b"user data"
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n_objects": 5}, "at least 20"), ({"image_size": 16}, "32..1024"), ({"seed": -1}, "non-negative"),
+    ({"n_objects": 5}, "at least 20"), ({"source_image_size": 16}, "32..1024"), ({"seed": -1}, "non-negative"),
 ])
 def test_bad_arguments_are_named(tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -129,7 +134,6 @@ def test_years_inside_collection_span(museum):
 
 
 def test_datings_parse_to_the_recorded_interval_around_the_true_year(museum):
-    dating = pytest.importorskip("mocar.data.dating")
     valid = _valid(museum)
     for row, t in valid:
         parsed = dating.parse_dating(row["dating"])
@@ -160,7 +164,7 @@ def test_every_defect_present_and_rare(museum):
 
 def test_defects_on_disk(museum):
     summary, rows, truth = museum
-    parse = pytest.importorskip("mocar.data.dating").parse_dating
+    parse = dating.parse_dating
     first_row = {}
     for number, (row, t) in enumerate(zip(rows, truth), start=2):
         path = summary.images_dir / row["image"]
@@ -219,7 +223,6 @@ def test_valid_images_decode_at_requested_size(museum):
 
 
 def test_ingest_rejects_exactly_the_broken_rows_for_the_intended_reason(museum, tmp_path):
-    prepare = pytest.importorskip("mocar.data.prepare")
     summary = museum[0]
     result = prepare.prepare_dataset(prepare.PrepareConfig(
         export=str(summary.export_csv), images=str(summary.images_dir), out=str(tmp_path / "prepared"),
@@ -255,10 +258,6 @@ def _render(code: str, year: int, index: int, rng: np.random.Generator, fixed_ty
 
 @pytest.mark.slow
 def test_collection_is_learnable_but_not_trivial():
-    sklearn = pytest.importorskip("sklearn.linear_model")
-    from sklearn.model_selection import cross_val_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     rng = np.random.default_rng(0)
     features, labels = [], []
@@ -267,7 +266,7 @@ def test_collection_is_learnable_but_not_trivial():
             year = int(rng.integers(*collection.span)) or 1
             features.append(_features(_render(code, year, len(labels), rng)))
             labels.append(code)
-    probe = make_pipeline(StandardScaler(), sklearn.LogisticRegression(max_iter=2000, C=0.5))
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.5))
     accuracy = cross_val_score(probe, np.array(features), np.array(labels), cv=5).mean()
     assert 0.25 < accuracy < 0.9, accuracy  # chance is 0.125; a CNN does much better than this probe
 
@@ -286,17 +285,13 @@ def test_style_drifts_with_year_within_a_collection(code):
 @pytest.mark.slow
 def test_year_is_decodable_within_every_collection():
     """A linear probe on simple features predicts the year inside each collection, mixed types."""
-    linear = pytest.importorskip("sklearn.linear_model")
-    from sklearn.model_selection import KFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     correlations = {}
     for code, collection in COLLECTION_BY_CODE.items():
         rng = np.random.default_rng(2)
         years = [int(y) or 1 for y in np.linspace(*collection.span, 100).round()]
         features = np.array([_features(_render(code, y, i, rng)) for i, y in enumerate(years)])
-        probe = make_pipeline(StandardScaler(), linear.Ridge(alpha=30.0))
+        probe = make_pipeline(StandardScaler(), Ridge(alpha=30.0))
         predicted = cross_val_predict(probe, features, years, cv=KFold(5, shuffle=True, random_state=0))
         correlations[code] = np.corrcoef(predicted, years)[0, 1]
     # A weak probe on 100 images per collection; a small CNN reached r ~ 0.6 (see mocar.data.synth).

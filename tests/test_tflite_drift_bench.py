@@ -1,14 +1,14 @@
-"""The int8-drift benchmark on the tiny TFLite export: per-operator errors of the full-integer file."""
+"""The int8-drift measure (mocar.bench.tflite_drift) on the tiny TFLite export: per-operator errors of the
+full-integer file."""
 import numpy as np
 
-from benchmark_scripts import load_benchmark
+from mocar.bench import tflite_drift as bench
 
 
 def test_drift_rows_follow_the_int8_graph(tiny_tflite_export):
-    bench = load_benchmark("tflite_int8_drift")
     export = tiny_tflite_export["export"]
     fp32, int8 = export / "model_fp32.tflite", export / "model_int8_full_integer_quant.tflite"
-    images = bench.test_images(tiny_tflite_export["prepared"], fp32, 3)
+    images = bench.test_split_images(tiny_tflite_export["prepared"], fp32, 3)
     assert images.shape == (3, 32, 32, 3)
     rows = bench.drift(fp32, int8, images)
     assert len(rows) >= 10 and [r["op"] for r in rows] == sorted(r["op"] for r in rows)  # execution order

@@ -1,23 +1,20 @@
-"""Cheap checks of the training benchmark scripts' pure parts (no training here).
+"""Cheap checks of what the training benchmarks record (no training here).
 
 benchmarks/train_throughput.py and benchmarks/paper_tables.py take minutes; these tests only make
-sure their summaries and table renderers compute and print what the result files claim.
+sure the library parts they record (mocar.train.throughput, mocar.train.paper_comparison) compute and
+print what the result files claim.
 """
 from __future__ import annotations
 
-import sys
-import time
+from dataclasses import asdict
 
 import pytest
 
-from benchmark_scripts import load_benchmark
+from mocar.train import paper_comparison as paper
+from mocar.train import throughput as bench
 
 
-def _load(name: str):
-    return load_benchmark(name)
-
-
-def _row(paper, spec, top1, loss=None, year_mae=None):
+def _row(spec, top1, loss=None, year_mae=None):
     metrics = {"top1": top1, "top5": 0.5, "macro_f1": 0.25, "loss_combined": loss, "loss_cls": loss,
                "loss_reg": loss, "year_mae": year_mae}
     metrics["n"] = 200
@@ -26,12 +23,11 @@ def _row(paper, spec, top1, loss=None, year_mae=None):
 
 
 def test_paper_tables_render_val_and_test_cells():
-    paper = _load("paper_tables")
     specs = {s.name: s for s in paper.run_specs(dropout=0.5)}
     assert len(specs) == 9 and {s.loss for s in specs.values() if s.table == 2} == set(
         ("sum", "product", "both", "uncertainty"))
-    row1 = _row(paper, paper.asdict(specs["maxavgcat_h3840_drop"]), 0.8)
-    row2 = _row(paper, paper.asdict(specs["mocar_product"]), 0.6, loss=1.25, year_mae=321.4)
+    row1 = _row(asdict(specs["maxavgcat_h3840_drop"]), 0.8)
+    row2 = _row(asdict(specs["mocar_product"]), 0.6, loss=1.25, year_mae=321.4)
     table1 = "\n".join(paper.render_table1([row1]))
     assert "| MaxAvg-Cat | 3840 | 0.5 | 0.8000 / 0.4000 | 0.5000 / 0.5000 | 0.2500 / 0.2500 | 30 |" in table1
     table2 = "\n".join(paper.render_table2([row2]))
@@ -42,15 +38,20 @@ def test_paper_tables_render_val_and_test_cells():
     assert "top-1 near 0.80 on 200 images has a binomial standard error of 0.028" in paper.standard_error_note([row1])
 
 
-def test_paper_tables_budget_tag_separates_budgets():
-    paper = _load("paper_tables")
-    a, b = paper.parse_args(["--steps", "100"]), paper.parse_args(["--steps", "200", "--image-size", "64"])
-    assert a.resize == 112 and b.resize == 80
+def test_paper_tables_budget_tag_separates_budgets(tmp_path):
+    a, b = paper.Budget(steps=100), paper.Budget(steps=200, image_size=64)
+    assert a.resize == 112 and b.resize == 80 and paper.Budget(resize=200).resize == 200
     assert paper.budget_tag(a) != paper.budget_tag(b) and "s100_" in paper.budget_tag(a)
+    config = paper.train_config(paper.run_specs(0.5)[2], tmp_path / "data", tmp_path / "run", b)
+    assert (config.steps, config.input_size, config.resize, config.dropout, config.eval_every) == (200, 64, 80, 0.5, 50)
+
+
+def test_best_step_is_the_last_marked_best():
+    assert paper.best_step([{"step": 10, "best": True}, {"step": 20, "best": True}, {"step": 30}]) == 20
+    assert paper.best_step([{"step": 10}, {"step": 20}]) == 20
 
 
 def test_train_throughput_summary_ratio_is_mocar_over_timm():
-    bench = _load("train_throughput")
     case = bench.CASES[0]
     timings = {("mocar", v, 2): [0.2, 0.4, 0.3] for v in bench.VARIANTS}
     timings |= {("timm", v, 2): [0.1, 0.1, 0.5] for v in bench.VARIANTS}
@@ -66,17 +67,3 @@ def test_train_throughput_summary_ratio_is_mocar_over_timm():
     text = bench.render_markdown(rows, [], {"tiny": "quiet"}, {"command": "x", "date": "d", "seconds": "1",
                                                                   "data": "p"}, {"cpu": "test"})
     assert "| tiny | mocar_tiny | mocar | fp32 | 2 | 128 | 32 | 3 | 300.0 | 400.0 |" in text and "| 0.33 |" in text
-
-
-def test_load_monitor_counts_other_processes_not_itself(monkeypatch):
-    machine = _load("_machine")
-    ticks = machine.os.sysconf("SC_CLK_TCK")
-    # 1000 jiffies elapse on all cores, 400 of them idle; this process used 2 s of CPU (2 * ticks).
-    jiffies = iter([(10_000, 5_000), (11_000, 5_400)])
-    own = iter([1.0, 3.0])
-    monkeypatch.setattr(machine, "_cpu_jiffies", lambda: next(jiffies))
-    monkeypatch.setattr(machine, "_own_cpu_seconds", lambda: next(own))
-    with machine.LoadMonitor() as load:
-        pass
-    assert load.record.others_share == pytest.approx(round((600 - 2 * ticks) / 1000, 3))
-    assert "load average" in load.record.describe()

@@ -10,7 +10,7 @@ from mocar.train.config import DISTILL_FLAG_HELP, FLAG_CHOICES, TRAIN_FLAG_HELP,
 # The flags `mocar train` has always had (besides --config and --resume); renaming one breaks scripts.
 TRAIN_FLAGS = [
     "--data", "--out", "--preset", "--arch", "--backbone", "--hidden", "--dropout", "--pretrained", "--loss",
-    "--steps", "--warmup", "--batch-size", "--micro-batch", "--lr", "--mixup-alpha", "--image-size", "--resize",
+    "--steps", "--warmup", "--batch-size", "--micro-batch", "--lr", "--mixup-alpha", "--input-size", "--resize",
     "--eval-every", "--seed", "--workers", "--precision", "--channels-last", "--stop-after", "--no-progress",
 ]
 KD_FLAGS = ["--kd-temperature", "--kd-alpha", "--kd-year-weight", "--kd-embed-weight"]
@@ -83,6 +83,6 @@ def test_a_bad_choice_or_kd_weight_is_refused_before_training(tmp_path, capsys):
     teacher.mkdir()
     (teacher / "best.pt").write_bytes(b"")
     (teacher / "config.yaml").write_text("train: {data: d, loss: sum}\nmodel: {arch: mocar, hidden: 8}\n"
-                                         "schedule: {crop_size: 32, resize_size: 40}\n")
+                                         "schedule: {input_size: 32, resize_size: 40}\n")
     assert main(["distill", "--teacher", str(teacher), "--out", str(tmp_path / "s"), "--kd-alpha", "2"]) == 2
     assert capsys.readouterr().err == "mocar: error: kd_alpha must be in [0, 1], got 2.0\n"

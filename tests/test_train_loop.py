@@ -16,7 +16,7 @@ from mocar.train.loop import Trainer, fit, resume_config
 
 def _cfg(prepared, out, **kw):
     base = dict(data=str(prepared), out=str(out), preset="mocar_tiny", steps=6, warmup=1, batch_size=8, micro_batch=4,
-                image_size=32, resize=40, workers=0, eval_every=3, lr=0.02, progress=False, precision="fp32",
+                input_size=32, resize=40, workers=0, eval_every=3, lr=0.02, progress=False, precision="fp32",
                 eval_batch_size=32)
     base.update(kw)
     return TrainConfig(**base)
@@ -99,7 +99,7 @@ def test_run_folder_contents_and_saved_config(tiny_prepared, tmp_path):
     cfg = resume_config(run)
     assert cfg.loss == "product" and cfg.steps == 3
     state = load_checkpoint(run / "best.pt")
-    assert state["model_config"]["arch"] == "mocar" and state["data_config"]["image_size"] == 32
+    assert state["model_config"]["arch"] == "mocar" and state["data_config"]["input_size"] == 32
 
 
 def test_lr_find_restores_the_model(tiny_prepared, tmp_path):

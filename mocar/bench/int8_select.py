@@ -65,7 +65,7 @@ def refuse_auto_conflicts(formats_given: bool, precisions_given: bool, checkpoin
 def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
                 candidates: Mapping[str, Sequence[str]] | None = None, policy: str | Path | None = None,
                 split: str = "val", threads: tuple[int, ...] = (2,), runs: int = 30, calib_images: int = 300,
-                img_size: int | None = None, min_speedup: float | None = None, prune: bool = False,
+                input_size: int | None = None, min_speedup: float | None = None, prune: bool = False,
                 progress: bool = True) -> dict[str, Selection]:
     """Exports every int8 candidate of a trained run, benchmarks them, keeps the fastest passing per runtime.
 
@@ -79,7 +79,7 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
         threads: Thread counts to time; the largest decides.
         runs: Timed batch-1 runs per file.
         calib_images: Calibration images for the calibrated flavours.
-        img_size: Input side (default: the run's).
+        input_size: Input side (default: the run's).
         min_speedup: Optionally reject candidates slower than ``min_speedup`` x fp32.
         prune: Delete the int8 files not chosen (:func:`prune_unselected`), leaving fp32 + the winners.
         progress: Print progress.
@@ -91,7 +91,7 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
         InputError: On an unknown format or flavour.
     """
     candidates = {fmt: parse_flavours(fmt, flavours) for fmt, flavours in (candidates or OFFERED).items()}
-    export_run(run_dir, out_dir, formats=list(candidates), precisions=["fp32", "int8"], img_size=img_size,
+    export_run(run_dir, out_dir, formats=list(candidates), precisions=["fp32", "int8"], input_size=input_size,
                calib_images=calib_images, progress=progress, data=None if data_dir is None else str(data_dir),
                int8=Int8Request(**{**OFFERED, **candidates}))
     selections = select_int8_exports(out_dir, data_dir, policy, split, threads, runs,

@@ -97,7 +97,8 @@ def summarise(rows: Sequence[Mapping[str, Any]], teacher: str, runtimes: Sequenc
     return summaries
 
 
-def _cell(value: Any, digits: int = 2, suffix: str = "") -> str:
+def cell(value: Any, digits: int = 2, suffix: str = "") -> str:
+    """A table cell: ``-`` for None, floats with ``digits`` decimals and ``suffix``, anything else as text."""
     if value is None:
         return "-"
     return f"{value:.{digits}f}{suffix}" if isinstance(value, float) else str(value)
@@ -109,10 +110,10 @@ def format_summary_table(summaries: Sequence[RuntimeSummary]) -> str:
              "| int8 vs teacher fp32 | fp32 MB | int8 MB | int8 agreement % |", "|---" * 11 + "|"]
     for s in summaries:
         name = f"{s.model} (teacher)" if s.is_teacher else s.model
-        lines.append(f"| {name} | {s.runtime} | {s.threads} | {_cell(s.fp32_p50_ms)} | {_cell(s.int8_p50_ms)} "
-                     f"| {_cell(s.int8_flavour)} | {_cell(s.speedup_own, 2, 'x')} "
-                     f"| {_cell(s.speedup_vs_teacher, 2, 'x')} "
-                     f"| {_cell(s.fp32_mb, 1)} | {_cell(s.int8_mb, 1)} | {_cell(s.int8_agreement_pct, 1)} |")
+        lines.append(f"| {name} | {s.runtime} | {s.threads} | {cell(s.fp32_p50_ms)} | {cell(s.int8_p50_ms)} "
+                     f"| {cell(s.int8_flavour)} | {cell(s.speedup_own, 2, 'x')} "
+                     f"| {cell(s.speedup_vs_teacher, 2, 'x')} "
+                     f"| {cell(s.fp32_mb, 1)} | {cell(s.int8_mb, 1)} | {cell(s.int8_agreement_pct, 1)} |")
     return "\n".join(lines)
 
 
@@ -141,6 +142,12 @@ def thread_scaling(rows: Sequence[Mapping[str, Any]]) -> list[ThreadScaling]:
             by_file.setdefault((r["folder"], r["export"]), {})[r["threads"]] = r["p50_ms"]
     return [ThreadScaling(folder, export, min(t), t[min(t)], max(t), t[max(t)])
             for (folder, export), t in by_file.items() if len(t) > 1]
+
+
+def slower_count(rows: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
+    """(files slower at their largest than at their smallest thread count, files timed at several)."""
+    scaling = thread_scaling(rows)
+    return sum(s.slower for s in scaling), len(scaling)
 
 
 def thread_contention(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from mocar.data.images import load_rgb
 from mocar.data.transforms import DataConfig, random_crop_flip, resize_square, to_normalized_tensor
-from mocar.errors import InputError
+from mocar.errors import ConfigError, InputError
 
 TARGETS = ("epoch", "collection")
 PRELOAD_LIMIT_BYTES = 4 * 1024**3
@@ -61,11 +61,11 @@ class MuseumDataset(Dataset):
                  year_mean: float = 0.0, year_scale: float = 1.0, preload: bool | None = None,
                  seed: int = 0, progress: bool = False) -> None:
         if target not in TARGETS:
-            raise ValueError(f"target {target!r}: expected one of {TARGETS}")
+            raise ConfigError(f"target {target!r}: expected one of {TARGETS}")
         self.frame, self.cfg, self.train = frame.reset_index(drop=True), cfg, train
         self.labels = frame["epoch_idx" if target == "epoch" else "collection_idx"].to_numpy(np.int64)
         self.years = ((frame["year"].to_numpy(np.float64) - year_mean) / year_scale).astype(np.float32)
-        self.size = cfg.resize if train else cfg.image_size
+        self.size = cfg.resize if train else cfg.input_size
         self.seed = seed
         if preload is None:  # default: decode once up front whenever the decoded split fits the limit
             preload = len(frame) * self.size * self.size * 3 < PRELOAD_LIMIT_BYTES
@@ -91,5 +91,5 @@ class MuseumDataset(Dataset):
         array = self.cache[index] if self.cache is not None else self._decode(index)
         if self.train:
             rng = np.random.default_rng((self.seed, epoch, index))
-            array = random_crop_flip(array, self.cfg.image_size, rng)
+            array = random_crop_flip(array, self.cfg.input_size, rng)
         return to_normalized_tensor(array, self.cfg), int(self.labels[index]), torch.tensor(self.years[index]), index

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from mocar.errors import ConfigError
+from mocar.errors import ConfigError, InputError
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -57,7 +57,7 @@ def assign_splits(
 ) -> np.ndarray:
     """Return an array of split names ('train'/'val'/'test'), one per id, stratified by ``strata``."""
     if len(ids) != len(strata):
-        raise ValueError("ids and strata must have the same length")
+        raise InputError("ids and strata must have the same length")
     result = np.empty(len(ids), dtype=object)
     by_stratum: dict[object, list[int]] = {}
     for i, stratum in enumerate(strata):

@@ -39,12 +39,23 @@ from PIL import Image
 from tqdm import tqdm
 
 from mocar.data.synth_catalog import (
-    COLLECTIONS, TYPE_LABELS, Collection, choose, make_title, sample_material, sample_motif, sample_year,
+    COLLECTIONS,
+    TYPE_LABELS,
+    Collection,
+    choose,
+    make_title,
+    sample_material,
+    sample_motif,
+    sample_year,
 )
 from mocar.data.synth_datings import (
-    IMPLAUSIBLE_DATINGS, UNPARSABLE_DATINGS, dating_for_year, reversed_dating,
+    IMPLAUSIBLE_DATINGS,
+    UNPARSABLE_DATINGS,
+    dating_for_year,
+    reversed_dating,
 )
 from mocar.data.synth_render import ObjectSpec, RenderedObject, render_object
+from mocar.errors import InputError
 
 EXPORT_COLUMNS = ("object_id", "image", "collection", "object_type", "title", "dating")
 TRUTH_COLUMNS = ("row", "object_id", "true_year", "collection", "object_type", "dating_begin", "dating_end",
@@ -114,7 +125,7 @@ class SynthSummary:
     truth_csv: Path
     n_objects: int
     n_rows: int
-    image_size: int
+    source_image_size: int
     seed: int
     seconds: float
     objects_by_collection: dict[str, int]
@@ -129,7 +140,7 @@ class SynthSummary:
     def __str__(self) -> str:
         lines = [
             f"demo museum: {self.n_rows} rows ({self.n_objects} objects, {self.n_broken} deliberately broken), "
-            f"{self.image_size} px, seed {self.seed}, {self.seconds:.1f} s",
+            f"{self.source_image_size} px, seed {self.seed}, {self.seconds:.1f} s",
             f"  export: {self.export_csv}", f"  images: {self.images_dir}", f"  truth:  {self.truth_csv}",
             "  collections: " + ", ".join(f"{k} {v}" for k, v in self.objects_by_collection.items()),
         ]
@@ -259,7 +270,7 @@ def _encode(rendered: RenderedObject, plan: RowPlan) -> bytes:
     return data
 
 
-def write_image(plan: RowPlan, images_dir: Path, image_size: int, seed: int) -> int:
+def write_image(plan: RowPlan, images_dir: Path, source_image_size: int, seed: int) -> int:
     """Draw and write one row's image file (or leave it missing/empty); return bytes written."""
     if plan.defect == "missing_image":
         return 0
@@ -269,7 +280,7 @@ def write_image(plan: RowPlan, images_dir: Path, image_size: int, seed: int) -> 
         path.write_bytes(b"")
         return 0
     rng = np.random.default_rng([seed, _RENDER_STREAM, plan.index])
-    data = _encode(render_object(plan.spec, image_size, rng), plan)
+    data = _encode(render_object(plan.spec, source_image_size, rng), plan)
     path.write_bytes(data)
     return len(data)
 
@@ -278,9 +289,9 @@ def _write_image_task(task: tuple[RowPlan, Path, int, int]) -> int:
     return write_image(*task)
 
 
-def _write_images(rows: list[RowPlan], images_dir: Path, image_size: int, seed: int, workers: int,
+def _write_images(rows: list[RowPlan], images_dir: Path, source_image_size: int, seed: int, workers: int,
                   progress: bool) -> None:
-    tasks = [(row, images_dir, image_size, seed) for row in rows]
+    tasks = [(row, images_dir, source_image_size, seed) for row in rows]
     bar = tqdm(total=len(tasks), desc="drawing demo museum", unit="img", disable=not progress)
     if workers <= 1 or len(tasks) < 64:
         for task in tasks:
@@ -332,27 +343,27 @@ def _ordered_counts(keys: Iterable[str], order: Iterable[str]) -> dict[str, int]
     return {key: counts[key] for key in order if counts[key]}
 
 
-def _check_arguments(n_objects: int, image_size: int, seed: int, broken: bool, workers: int) -> None:
+def _check_arguments(n_objects: int, source_image_size: int, seed: int, broken: bool, workers: int) -> None:
     smallest = MIN_OBJECTS_WITH_BROKEN if broken else 1
     if n_objects < smallest:
-        raise ValueError(f"n_objects={n_objects}: need at least {smallest}"
+        raise InputError(f"n_objects={n_objects}: need at least {smallest}"
                          + (" with broken rows (or pass broken=False)" if broken else ""))
-    if not 32 <= image_size <= 1024:
-        raise ValueError(f"image_size={image_size}: valid sizes are 32..1024 px")
+    if not 32 <= source_image_size <= 1024:
+        raise InputError(f"source_image_size={source_image_size}: valid sizes are 32..1024 px")
     if seed < 0:
-        raise ValueError(f"seed={seed}: must be a non-negative integer")
+        raise InputError(f"seed={seed}: must be a non-negative integer")
     if workers < 0:
-        raise ValueError(f"workers={workers}: must be >= 0 (0 or 1 = draw in this process)")
+        raise InputError(f"workers={workers}: must be >= 0 (0 or 1 = draw in this process)")
 
 
-def synthesize_museum(out_dir: Path, n_objects: int = 2000, image_size: int = 128, seed: int = 0,
+def synthesize_museum(out_dir: Path, n_objects: int = 2000, source_image_size: int = 128, seed: int = 0,
                       broken: bool = True, progress: bool = True, workers: int = 2) -> SynthSummary:
     """Write the demo museum (``images/``, ``export.csv``, ``truth.csv``) into ``out_dir``.
 
     Args:
         out_dir: output folder; a previous demo museum there is replaced.
         n_objects: number of distinct objects (duplicate-id rows come on top).
-        image_size: side of the (square) photos in pixels; the odd 3000x2000 scan and the tiny
+        source_image_size: side of the (square) photos in pixels; the odd 3000x2000 scan and the tiny
             12x12 defect are the only exceptions.
         seed: same seed, same bytes.
         broken: add deliberately broken rows (about 1.5 %, at least one of each kind).
@@ -362,12 +373,12 @@ def synthesize_museum(out_dir: Path, n_objects: int = 2000, image_size: int = 12
     Returns:
         Paths, counts per collection, broken rows per kind (with their rows) and the time taken.
     """
-    _check_arguments(n_objects, image_size, seed, broken, workers)
+    _check_arguments(n_objects, source_image_size, seed, broken, workers)
     started = time.perf_counter()
     out_dir = Path(out_dir)
     images_dir = _prepare_out_dir(out_dir)
     rows = plan_museum(n_objects, seed, broken)
-    _write_images(rows, images_dir, image_size, seed, workers, progress)
+    _write_images(rows, images_dir, source_image_size, seed, workers, progress)
     export_csv, truth_csv = out_dir / "export.csv", out_dir / "truth.csv"
     _write_tables(rows, export_csv, truth_csv)
     broken_rows = [BrokenRow(number, plan.object_id, plan.defect, BROKEN_KINDS[plan.defect])
@@ -375,7 +386,7 @@ def synthesize_museum(out_dir: Path, n_objects: int = 2000, image_size: int = 12
     by_collection = Counter(plan.spec.collection for plan in rows if plan.defect != "duplicate_id")
     return SynthSummary(
         out_dir=out_dir, images_dir=images_dir, export_csv=export_csv, truth_csv=truth_csv, n_objects=n_objects,
-        n_rows=len(rows), image_size=image_size, seed=seed, seconds=time.perf_counter() - started,
+        n_rows=len(rows), source_image_size=source_image_size, seed=seed, seconds=time.perf_counter() - started,
         objects_by_collection={c.name: by_collection.get(c.code, 0) for c in COLLECTIONS},
         broken_by_kind=_ordered_counts((b.kind for b in broken_rows), BROKEN_KINDS),
         odd_images_by_kind=_ordered_counts((plan.note for plan in rows if plan.note), ODD_IMAGES),

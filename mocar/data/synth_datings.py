@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mocar.errors import InputError
+
 APPROX_HALF_WIDTH = 25
 PRECISE_SHARE = 0.75
 
@@ -175,7 +177,7 @@ _COARSE_PREHISTORIC: tuple[tuple[Form, float], ...] = ((_millennium, 0.7), (_cen
 def dating_for_year(year: int, rng: np.random.Generator, precise_share: float = PRECISE_SHARE) -> DatingText:
     """A free-text dating consistent with ``year`` (BC negative, never 0)."""
     if year == 0:
-        raise ValueError("year 0 does not exist in historical dating; use 1 (AD) or -1 (BC)")
+        raise InputError("year 0 does not exist in historical dating; use 1 (AD) or -1 (BC)")
     prehistoric = abs(year) > _PREHISTORIC_YEARS
     if rng.random() < precise_share:
         forms = _PRECISE_PREHISTORIC if prehistoric else _PRECISE

@@ -27,9 +27,18 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from mocar.data.synth_catalog import (
-    COLLECTION_BY_CODE, MATERIALS, RGB, Collection, Style, fashion_weights, relative_time, sample_motif, shift_hue,
+    COLLECTION_BY_CODE,
+    MATERIALS,
+    RGB,
+    Collection,
+    Style,
+    fashion_weights,
+    relative_time,
+    sample_motif,
+    shift_hue,
 )
 from mocar.data.synth_motifs import paint_beaded_rim, paint_ornament
+from mocar.errors import ConfigError
 
 SUPERSAMPLE = 2
 METALS = frozenset({"bronze", "gold", "silver"})
@@ -161,7 +170,7 @@ def material_texture(kind: str, size: int, rng: np.random.Generator) -> np.ndarr
         field = 0.12 * np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)
         field = field + 0.1 * (smooth_noise(rng, size, 5) - 0.5)
     else:
-        raise ValueError(f"unknown texture {kind!r}; valid: grain, blotch, metal, glossy, streak, weave")
+        raise ConfigError(f"unknown texture {kind!r}; valid: grain, blotch, metal, glossy, streak, weave")
     return (1.0 + field).astype(np.float32)
 
 
@@ -446,13 +455,13 @@ def finish(scene: Image.Image, out_size: int, rng: np.random.Generator) -> Image
     return Image.fromarray(np.clip(np.round(noisy), 0, 255).astype(np.uint8))
 
 
-def render_object(spec: ObjectSpec, image_size: int, rng: np.random.Generator) -> RenderedObject:
-    """Render one museum photo of ``spec`` at ``image_size`` x ``image_size`` pixels (RGB)."""
+def render_object(spec: ObjectSpec, source_image_size: int, rng: np.random.Generator) -> RenderedObject:
+    """Render one museum photo of ``spec`` at ``source_image_size`` x ``source_image_size`` pixels (RGB)."""
     if spec.object_type not in SHAPES:
-        raise ValueError(f"unknown object type {spec.object_type!r}; valid: {', '.join(SHAPES)}")
-    size = image_size * SUPERSAMPLE
+        raise ConfigError(f"unknown object type {spec.object_type!r}; valid: {', '.join(SHAPES)}")
+    size = source_image_size * SUPERSAMPLE
     style = sample_style(spec, rng)
     obj, mask = object_layer(spec, style, size, rng)
     scene, placed_mask = place(obj, mask, background(size, rng), spec.object_type, rng)
-    image = finish(scene, image_size, rng)
-    return RenderedObject(image=image, mask=placed_mask.resize((image_size, image_size), Image.Resampling.BOX))
+    image = finish(scene, source_image_size, rng)
+    return RenderedObject(image=image, mask=placed_mask.resize((source_image_size, source_image_size), Image.Resampling.BOX))

@@ -1,7 +1,7 @@
 """Preprocessing, described once (`DataConfig`) and used identically by training, eval and export.
 
 BiT's recipe: training images are resized to a square ``resize`` x ``resize``, randomly cropped to
-``image_size`` and flipped horizontally; evaluation images are resized straight to ``image_size``
+``input_size`` and flipped horizontally; evaluation images are resized straight to ``input_size``
 (no crop), so a phone only has to reproduce one bilinear resize and a per-channel normalisation.
 The ``DataConfig`` is saved with every run and embedded in every exported model.
 """
@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from PIL import Image
 
+from mocar.errors import ConfigError
+from mocar.utils.legacy import current_keys
+
 INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
                   "nearest": Image.Resampling.NEAREST}
 
@@ -21,20 +24,20 @@ INTERPOLATIONS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resamp
 class DataConfig:
     """The preprocessing contract of a model (BiT normalises pixels to [-1, 1])."""
 
-    image_size: int = 128
+    input_size: int = 128
     resize: int = 160
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     interpolation: str = "bilinear"
     layout: str = "NCHW"
-    eval_rule: str = "resize to image_size x image_size (no crop)"
-    train_rule: str = field(default="resize to resize x resize, random crop image_size, horizontal flip")
+    eval_rule: str = "resize to input_size x input_size (no crop)"
+    train_rule: str = field(default="resize to resize x resize, random crop input_size, horizontal flip")
 
     def __post_init__(self) -> None:
         if self.interpolation not in INTERPOLATIONS:
-            raise ValueError(f"interpolation {self.interpolation!r}: expected one of {sorted(INTERPOLATIONS)}")
-        if self.resize < self.image_size:
-            raise ValueError(f"resize ({self.resize}) must be >= image_size ({self.image_size})")
+            raise ConfigError(f"interpolation {self.interpolation!r}: expected one of {sorted(INTERPOLATIONS)}")
+        if self.resize < self.input_size:
+            raise ConfigError(f"resize ({self.resize}) must be >= input_size ({self.input_size})")
         self.mean, self.std = tuple(map(float, self.mean)), tuple(map(float, self.std))
 
     def to_dict(self) -> dict:
@@ -42,7 +45,7 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DataConfig":
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        return cls(**{k: v for k, v in current_keys(data, "data config").items() if k in cls.__dataclass_fields__})
 
 
 def resize_square(image: Image.Image, size: int, interpolation: str) -> Image.Image:
@@ -58,7 +61,7 @@ def to_normalized_tensor(image: Image.Image | np.ndarray, cfg: DataConfig) -> to
 
 def eval_transform(image: Image.Image, cfg: DataConfig) -> torch.Tensor:
     """The deterministic preprocessing every runtime reproduces."""
-    return to_normalized_tensor(resize_square(image, cfg.image_size, cfg.interpolation), cfg)
+    return to_normalized_tensor(resize_square(image, cfg.input_size, cfg.interpolation), cfg)
 
 
 def random_crop_flip(array: np.ndarray, size: int, generator: np.random.Generator) -> np.ndarray:

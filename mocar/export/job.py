@@ -29,7 +29,7 @@ class ExportJob:
     Attributes:
         model_file: A standalone model file (``mocar.model.save_model``) of the trained network.
         out_dir: Folder to write into (shared by all formats; file names carry format and precision).
-        img_size: Square input side the file is traced at.
+        input_size: Square input side the file is traced at.
         precisions: Requested precisions (subset of :data:`PRECISIONS`).
         metadata: The preprocessing/labels contract (``mocar.runtime.metadata``), embedded in each file.
         calib_file: ``.npy`` of calibration images, float32 NCHW, already normalised (model input space).
@@ -41,7 +41,7 @@ class ExportJob:
 
     model_file: Path
     out_dir: Path
-    img_size: int
+    input_size: int
     precisions: tuple[str, ...]
     metadata: dict[str, Any]
     calib_file: Path | None = None

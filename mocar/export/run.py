@@ -137,7 +137,7 @@ def _prepare(run: Any, out_dir: Path, size: int, calib_images: int, data: str | 
 
 
 def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] = EXPORT_FORMATS,
-               precisions: Sequence[str] = PRECISIONS, img_size: int | None = None, calib_images: int = 300,
+               precisions: Sequence[str] = PRECISIONS, input_size: int | None = None, calib_images: int = 300,
                checkpoint: str = "best", strict: bool = False, progress: bool = True, *, data: str | None = None,
                int8: Int8Request | None = None, options: dict[str, Any] | None = None,
                limits: ValidationLimits | None = None,
@@ -149,7 +149,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
         out_dir: Where the files, ``manifest.json``, ``logs/`` and ``.cache/`` go.
         formats: Subset of :data:`mocar.runtime.registry.EXPORT_FORMATS` (``onnx``, ``tflite``, ``coreml``).
         precisions: Subset of ``fp32``, ``fp16``, ``int8``.
-        img_size: Input side (default: the run's evaluation size).
+        input_size: Input side (default: the run's evaluation size).
         calib_images: Number of training images for int8 calibration.
         checkpoint: ``best``, ``last`` or a checkpoint path.
         strict: Raise after writing the manifest if any format or file failed.
@@ -174,14 +174,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
     out_dir = Path(out_dir).resolve()  # workers run elsewhere: every path they get is absolute
     out_dir.mkdir(parents=True, exist_ok=True)
     run = load_trained_run(run_dir, checkpoint)
-    size = int(img_size or run.data_config.image_size)
+    size = int(input_size or run.data_config.input_size)
     model_file, reference, data_root = _prepare(run, out_dir, size, calib_images, data, progress)
     limits = limits or ValidationLimits()
     split_counts = _split_counts(data_root)
     manifest = _new_manifest(run, model_file, reference, size, formats, precisions, limits)
     for fmt in formats:
-        metadata = build_metadata(run, "fp32", "float", fmt, img_size=size, split_counts=split_counts)
-        job = ExportJob(model_file=model_file, out_dir=out_dir, img_size=size, precisions=precisions,
+        metadata = build_metadata(run, "fp32", "float", fmt, input_size=size, split_counts=split_counts)
+        job = ExportJob(model_file=model_file, out_dir=out_dir, input_size=size, precisions=precisions,
                         metadata=metadata, calib_file=reference.calibration,
                         work_dir=out_dir / CACHE_DIR / f"work_{fmt}", int8=int8 or Int8Request(),
                         options=dict(options or {}))
@@ -203,7 +203,7 @@ def _new_manifest(run: Any, model_file: Path, reference: ReferenceData, size: in
         "schema": "mocar-export-manifest", "schema_version": 1, "mocar_version": mocar.__version__,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "run": {"dir": str(run.root), "checkpoint": run.checkpoint.name, "step": run.step, "target": run.target},
-        "img_size": size, "formats_requested": list(formats), "precisions_requested": list(precisions),
+        "input_size": size, "formats_requested": list(formats), "precisions_requested": list(precisions),
         "reference": {"file": model_file.name, "format": "torch", "precision": "fp32",
                       "sha256": file_sha256(model_file), "size_bytes": model_file.stat().st_size,
                       "validation_images": reference.num_val, "calibration_images": reference.num_calibration,

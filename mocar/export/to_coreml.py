@@ -120,7 +120,7 @@ def export_coreml(job: ExportJob) -> list[ExportedFile]:
     import_coremltools()
     model = load_model(job.model_file)
     started = time.perf_counter()
-    program = capture_program(model, job.img_size)
+    program = capture_program(model, job.input_size)
     capture_s = time.perf_counter() - started
     out_dir = Path(job.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,44 +128,44 @@ def export_coreml(job: ExportJob) -> list[ExportedFile]:
     files, fp16_model = [], None
     for precision in (p for p in PRECISIONS if p in job.precisions):
         started = time.perf_counter()
-        mlmodel, fp16_model, how = _convert_precision(program, model.config, job.img_size, precision, options,
+        mlmodel, fp16_model, how = _convert_precision(program, model.config, job.input_size, precision, options,
                                                       fp16_model)
         metadata = metadata_for_file(job.metadata, precision, FLAVOURS[precision],
                                      **quantization_details(precision, options))
         metadata.update(format="coreml", coreml=coreml_block(precision, options, model.config))
-        describe_coreml(mlmodel, model.config, job.img_size, metadata, reference, options)
+        describe_coreml(mlmodel, model.config, job.input_size, metadata, reference, options)
         path = save_package(mlmodel, out_dir / f"{options.file_stem}_{precision}.mlpackage")
         files.append(ExportedFile(
             path=path, format="coreml", precision=precision, flavour=FLAVOURS[precision], input_name=INPUT_NAME,
-            input_shape=[1, 3, job.img_size, job.img_size], layout="NCHW", output_names=output_names(model.config),
+            input_shape=[1, 3, job.input_size, job.input_size], layout="NCHW", output_names=output_names(model.config),
             seconds=time.perf_counter() - started,
             notes=f"torch.export capture {capture_s:.1f} s shared by all CoreML files; target {options.target}{how}"))
     return files
 
 
-def _convert_precision(program, config, img_size: int, precision: str, options: CoreMLOptions, fp16_model):
+def _convert_precision(program, config, input_size: int, precision: str, options: CoreMLOptions, fp16_model):
     """``(model of this precision, fp16 model to reuse, note)``; int8 quantises the fp16 conversion."""
     if precision != "int8":
-        mlmodel = program_to_coreml(program, config, img_size, precision, options)
+        mlmodel = program_to_coreml(program, config, input_size, precision, options)
         return mlmodel, (mlmodel if precision == "fp16" else fp16_model), ""
     note = "; quantised from the fp16 conversion above (its time not included)"
     if fp16_model is None:
-        fp16_model = program_to_coreml(program, config, img_size, "fp16", options)
+        fp16_model = program_to_coreml(program, config, input_size, "fp16", options)
         note = "; includes the fp16 conversion it quantises"
     return quantize_weights_int8(fp16_model, options.weight_threshold), fp16_model, note
 
 
-def capture_program(model, img_size: int):
+def capture_program(model, input_size: int):
     """``torch.export`` of the folded, wrapped model (untouched) at batch 1, decomposed for coremltools."""
     wrapped = ExportWrapper(prepare_for_export(model)).eval()
-    example = torch.zeros(1, 3, img_size, img_size)
+    example = torch.zeros(1, 3, input_size, input_size)
     return torch.export.export(wrapped, (example,)).run_decompositions({})
 
 
-def program_to_coreml(program, config, img_size: int, precision: str, options: CoreMLOptions):
+def program_to_coreml(program, config, input_size: int, precision: str, options: CoreMLOptions):
     """Converts a captured program into an ML program with ``precision`` compute (fp32 or fp16)."""
     ct = import_coremltools()
-    shape = (1, 3, img_size, img_size)
+    shape = (1, 3, input_size, input_size)
     if options.input_kind == "image":
         input_type = ct.ImageType(name=INPUT_NAME, shape=shape, color_layout=ct.colorlayout.RGB,
                                   **image_scale_bias(config.mean, config.std))
@@ -209,7 +209,7 @@ def coreml_block(precision: str, options: CoreMLOptions, config) -> dict[str, An
     return block
 
 
-def describe_coreml(mlmodel, config, img_size: int, metadata: dict[str, Any], reference: dict[str, Any],
+def describe_coreml(mlmodel, config, input_size: int, metadata: dict[str, Any], reference: dict[str, Any],
                     options: CoreMLOptions) -> None:
     """Sets short description, feature descriptions and user-defined metadata of ``mlmodel``."""
     mlmodel.short_description = (
@@ -219,10 +219,10 @@ def describe_coreml(mlmodel, config, img_size: int, metadata: dict[str, Any], re
     mean, std = list(config.mean), list(config.std)
     if options.input_kind == "image":
         mlmodel.input_description[INPUT_NAME] = (
-            f"RGB image {img_size}x{img_size}; normalised inside the model as (pixel/255 - {mean}) / {std}")
+            f"RGB image {input_size}x{input_size}; normalised inside the model as (pixel/255 - {mean}) / {std}")
     else:
         mlmodel.input_description[INPUT_NAME] = (
-            f"float32 NCHW [1, 3, {img_size}, {img_size}] RGB image already normalised: (pixel/255 - mean) / std "
+            f"float32 NCHW [1, 3, {input_size}, {input_size}] RGB image already normalised: (pixel/255 - mean) / std "
             f"with mean={mean}, std={std} (see metadata 'mocar')")
     texts = {
         "logits": f"class scores (1, {config.num_classes}) before softmax; class names in metadata 'mocar'",

@@ -44,18 +44,18 @@ def strip_node_metadata(model: Any) -> Any:
     return model
 
 
-def torch_to_onnx(model: nn.Module, img_size: int, path: Path, dynamic_batch: bool = False,
+def torch_to_onnx(model: nn.Module, input_size: int, path: Path, dynamic_batch: bool = False,
                   opset: int = ONNX_OPSET) -> Path:
     """Fold, wrap and trace ``model`` (untouched) into a single-file ONNX model at ``path``.
 
-    Input ``image`` float32 NCHW [1 (or N), 3, img_size, img_size]; outputs named and ordered as
+    Input ``image`` float32 NCHW [1 (or N), 3, input_size, input_size]; outputs named and ordered as
     :func:`mocar.model.output_names` (``logits``, ``year``, ``embedding``). Per-node debug
     information (torch stack traces with local paths) is removed.
     """
     import onnx  # optional dependency: mocar[onnx]
 
     wrapped = ExportWrapper(prepare_for_export(model)).eval()
-    example = torch.zeros(1, 3, img_size, img_size)
+    example = torch.zeros(1, 3, input_size, input_size)
     names = output_names(model.config)
     dynamic = {"images": {0: torch.export.Dim("batch", min=1, max=1024)}} if dynamic_batch else None
     path = Path(path)
@@ -126,7 +126,7 @@ def export_onnx(job: ExportJob) -> list[ExportedFile]:
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     float_file = work_dir / "onnx_fp32_plain.onnx"
-    torch_to_onnx(load_model(job.model_file), job.img_size, float_file,
+    torch_to_onnx(load_model(job.model_file), job.input_size, float_file,
                   dynamic_batch=bool(job.options.get("onnx_dynamic_batch", False)))
     trace_seconds = time.perf_counter() - started
     files = []

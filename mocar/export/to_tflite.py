@@ -422,11 +422,11 @@ def export_tflite(job: ExportJob) -> list[ExportedFile]:
         Path(job.work_dir).mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tflite_", dir=job.work_dir) as scratch:
-        onnx_path = torch_to_onnx(model, job.img_size, Path(scratch) / "model.onnx")
+        onnx_path = torch_to_onnx(model, job.input_size, Path(scratch) / "model.onnx")
         _, _, expected = onnx_io(onnx_path)
         onnx_to_tflite(onnx_path, targets, calib, work_dir=Path(scratch))
     seconds = time.perf_counter() - start
-    probe = calib[:1] if calib is not None else np.zeros((1, 3, job.img_size, job.img_size), np.float32)
+    probe = calib[:1] if calib is not None else np.zeros((1, 3, job.input_size, job.input_size), np.float32)
     threads = int(job.options.get("tflite_latency_threads", 2))
     return [_finish_file(targets[f], f, job.metadata, expected, probe, seconds, threads) for f in flavours]
 

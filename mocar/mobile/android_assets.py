@@ -96,6 +96,24 @@ def convert_index(index_dir: Path, out_dir: Path) -> list[Path]:
     return [*written, out_dir / "objects.json", out_dir / FILES["meta"], out_dir / "layout.json"]
 
 
+def check_index_model(index_dir: Path, metadata: dict[Path, dict[str, Any]]) -> None:
+    """Refuses an index built with another model than the files: their embeddings are not comparable.
+
+    Args:
+        index_dir: The reference index folder.
+        metadata: Each model file's metadata (files without a fingerprint cannot be checked and pass).
+
+    Raises:
+        ModelMismatchError: Naming the index file and the first file of another model.
+        ReferenceIndexError: If the index cannot be read.
+    """
+    expected = ReferenceIndex.load(index_dir).meta["model"]["fingerprint"]
+    for model, meta in metadata.items():
+        fingerprint = (meta.get("model") or {}).get("fingerprint")
+        if fingerprint is not None and fingerprint != expected:
+            raise ModelMismatchError(f"{Path(index_dir) / FILES['meta']} (for {Path(model).name})", expected, fingerprint)
+
+
 def run_index_dir(run_dir: Path) -> Path | None:
     """The index ``mocar index build`` writes by default (``RUN/index``), or None when there is none."""
     index_dir = Path(run_dir) / "index"
@@ -135,14 +153,9 @@ def write_android_assets(export_dir: Path, out_dir: Path, index_dir: Path | None
 
     export_dir, out_dir = Path(export_dir), Path(out_dir)
     models = _model_files(export_dir, tuple(flavours or DEFAULT_FLAVOURS))
-    fingerprints = {m: (read_tflite_metadata(m).get("model") or {}).get("fingerprint") for m in models}
     written = []
     if index_dir is not None:
-        index_meta = ReferenceIndex.load(index_dir).meta
-        for model, fingerprint in fingerprints.items():
-            if fingerprint is not None and fingerprint != index_meta["model"]["fingerprint"]:
-                raise ModelMismatchError(f"{Path(index_dir) / FILES['meta']} (for {model.name})",
-                                         index_meta["model"]["fingerprint"], fingerprint)
+        check_index_model(Path(index_dir), {m: read_tflite_metadata(m) for m in models})
         written += convert_index(Path(index_dir), out_dir / INDEX_FOLDER)
     for model in models:
         atomic_write_bytes(out_dir / model.name, model.read_bytes())

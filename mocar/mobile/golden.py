@@ -60,7 +60,7 @@ RANDOM_RESIZE_CHECKS = 24  # plus this many random small shapes (both pass order
 CHECK_INTERPOLATIONS = ("bilinear", "bicubic")
 
 
-def _training_data(run_dir: Path) -> str:
+def training_data(run_dir: Path) -> str:
     """The prepared data folder a run was trained on (its config.yaml), or a clear error naming the file."""
     config = run_dir / "config.yaml"
     try:
@@ -225,6 +225,6 @@ def write_export_goldens(export_dir: Path, count: int, run_dir: Path, data_dir: 
     if not files:
         raise InputError(f"{export_dir}: no TFLite file to write golden vectors for (expected one of "
                          f"{[tflite_file_name(MODEL_STEM, f) for f in GOLDEN_FLAVOURS]}); export with --formats tflite")
-    data_dir = Path(data_dir or _training_data(run_dir))
+    data_dir = Path(data_dir or training_data(run_dir))
     index_dir = index_dir or run_index_dir(run_dir)
     return [write_golden(f, data_dir, export_dir / GOLDEN_DIR / f.stem, count, index_dir) for f in files]

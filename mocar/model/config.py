@@ -19,6 +19,7 @@ import torch
 
 from mocar.model.backbones import BACKBONES
 from mocar.model.errors import ModelConfigError, UnknownNameError, unknown_name_message
+from mocar.utils.legacy import current_keys
 
 ARCHITECTURES = ("baseline", "maxavgcat", "mocar")
 ACTIVATIONS = ("relu", "gelu", "silu")
@@ -43,7 +44,7 @@ class ModelConfig:
         year_scale: Scale used to normalise years: ``year_norm = (year - year_mean) / year_scale``.
         head_norm_groups: Groups of the GroupNorm over the pooled MaxAvg-Cat vector.
         activation: Activation of the MaxAvg-Cat head, one of :data:`ACTIVATIONS`.
-        img_size: Input side in pixels the model is meant to run at (square).
+        input_size: Input side in pixels the model is meant to run at (square).
         mean: Per-channel input mean (images in [0, 1] are normalised with it).
         std: Per-channel input standard deviation.
         preset: Name of the preset the config came from, if any (informational).
@@ -58,7 +59,7 @@ class ModelConfig:
     year_scale: float = 1.0
     head_norm_groups: int = 32
     activation: str = "relu"
-    img_size: int = 480
+    input_size: int = 480
     mean: tuple[float, float, float] = BIT_MEAN
     std: tuple[float, float, float] = BIT_STD
     preset: str | None = None
@@ -87,8 +88,8 @@ class ModelConfig:
             raise ModelConfigError(f"year_scale must be > 0, got {self.year_scale}")
         if self.head_norm_groups < 1:
             raise ModelConfigError(f"head_norm_groups must be >= 1, got {self.head_norm_groups}")
-        if self.img_size < 32:
-            raise ModelConfigError(f"img_size must be >= 32 (the backbone stride), got {self.img_size}")
+        if self.input_size < 32:
+            raise ModelConfigError(f"input_size must be >= 32 (the backbone stride), got {self.input_size}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0.0:
             raise ModelConfigError(f"mean/std need 3 values and std > 0, got {self.mean} / {self.std}")
 
@@ -109,11 +110,12 @@ class ModelConfig:
         """Rebuilds a config written by :meth:`to_dict`.
 
         Args:
-            data: Field names to values.
+            data: Field names to values (names of older versions are accepted, :mod:`mocar.utils.legacy`).
 
         Raises:
             UnknownNameError: If a key is not a field (the message lists the valid fields).
         """
+        data = current_keys(data, "model config")
         valid = [f.name for f in dataclasses.fields(cls)]
         for key in data:
             if key not in valid:

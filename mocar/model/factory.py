@@ -34,7 +34,7 @@ class ModelPreset:
         backbone: Backbone name.
         description: One line for listings.
         hidden: MaxAvg-Cat hidden width (ignored by the baseline).
-        img_size: Input side the preset is meant for.
+        input_size: Input side the preset is meant for.
         head_norm_groups: GroupNorm groups of the head; must divide the pooled width (twice the
             sum of the backbone's four block widths).
     """
@@ -43,12 +43,12 @@ class ModelPreset:
     backbone: str
     description: str
     hidden: int | None = 1024
-    img_size: int = 480
+    input_size: int = 480
     head_norm_groups: int = 32
 
     def to_config(self, name: str, num_classes: int, **overrides: Any) -> ModelConfig:
         """Completes the preset into a config; ``overrides`` replace any ModelConfig field."""
-        fields = dict(arch=self.arch, backbone=self.backbone, hidden=self.hidden, img_size=self.img_size,
+        fields = dict(arch=self.arch, backbone=self.backbone, hidden=self.hidden, input_size=self.input_size,
                       head_norm_groups=self.head_norm_groups, preset=name, num_classes=num_classes)
         return ModelConfig.from_dict({**fields, **overrides})
 
@@ -137,7 +137,7 @@ def create_model(
         pretrained: Backbone weights file or ``None`` for random init.
         year_mean: Year normalisation mean (MOCaR).
         year_scale: Year normalisation scale (MOCaR).
-        **config_fields: Further :class:`ModelConfig` fields (``head_norm_groups``, ``img_size``...).
+        **config_fields: Further :class:`ModelConfig` fields (``head_norm_groups``, ``input_size``...).
     """
     cfg = ModelConfig.from_dict(dict(
         arch=arch, backbone=backbone, num_classes=num_classes, hidden=hidden, dropout=dropout,

@@ -21,6 +21,9 @@ import torch
 from torch import nn
 
 FINGERPRINT_VERSION = 1
+# Version 1 hashes the config under the key names it had when the recipe was fixed, so a renamed field
+# does not change the identity of the same weights (indexes and calibration files keep matching).
+V1_KEY_NAMES = {"input_size": "img_size"}
 
 
 def state_fingerprint(state_dict: Mapping[str, torch.Tensor], config: Mapping[str, Any]) -> str:
@@ -36,4 +39,5 @@ def state_fingerprint(state_dict: Mapping[str, torch.Tensor], config: Mapping[st
 
 def model_fingerprint(model: nn.Module) -> str:
     """The fingerprint of a mocar network (it carries its config as ``model.config``)."""
-    return state_fingerprint(model.state_dict(), model.config.to_dict())
+    config = {V1_KEY_NAMES.get(key, key): value for key, value in model.config.to_dict().items()}
+    return state_fingerprint(model.state_dict(), config)

@@ -19,23 +19,23 @@ from mocar.model.factory import create_model_from_config, preset_config
 from mocar.model.heads import maxavg_cat_pool, upsample_and_concat
 
 
-def model_info(preset_or_cfg: str | ModelConfig, img_size: int = 480, num_classes: int = 50) -> dict[str, Any]:
+def model_info(preset_or_cfg: str | ModelConfig, input_size: int = 480, num_classes: int = 50) -> dict[str, Any]:
     """Describes a network at one input size.
 
     Args:
         preset_or_cfg: A preset name or a full config (which keeps its own ``num_classes``).
-        img_size: Square input side in pixels.
+        input_size: Square input side in pixels.
         num_classes: Classes used to complete a preset.
 
     Returns:
-        A JSON-compatible dict: ``name``, ``config``, ``img_size``, ``params`` (total/trainable),
+        A JSON-compatible dict: ``name``, ``config``, ``input_size``, ``params`` (total/trainable),
         ``macs``, ``blocks`` (four NCHW shapes), ``concat`` (literal MaxAvg-Cat map or ``None``),
         ``pooled``, ``embedding`` and ``outputs`` (name -> shape, in exported order).
     """
     cfg = preset_config(preset_or_cfg, num_classes) if isinstance(preset_or_cfg, str) else preset_or_cfg
     with torch.device("meta"):
         model = create_model_from_config(cfg).eval()
-        images = torch.empty(1, 3, img_size, img_size)
+        images = torch.empty(1, 3, input_size, input_size)
     counter = FlopCounterMode(display=False)
     with counter:
         outputs = model(images)
@@ -45,7 +45,7 @@ def model_info(preset_or_cfg: str | ModelConfig, img_size: int = 480, num_classe
     return {
         "name": cfg.preset or f"{cfg.arch}/{cfg.backbone}",
         "config": cfg.to_dict(),
-        "img_size": img_size,
+        "input_size": input_size,
         "params": {
             "total": sum(p.numel() for p in model.parameters()),
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -64,7 +64,7 @@ def format_model_info(info: dict[str, Any]) -> str:
     cfg = info["config"]
     lines = [
         f"model      {info['name']}  (arch {cfg['arch']}, backbone {cfg['backbone']}, "
-        f"{cfg['num_classes']} classes, input {info['img_size']} px)",
+        f"{cfg['num_classes']} classes, input {info['input_size']} px)",
         f"params     {info['params']['total']:,} total, {info['params']['trainable']:,} trainable",
         f"MACs       {_si(info['macs'])} per image (conv + matmul)",
     ]

@@ -50,11 +50,11 @@ def package_versions(names: tuple[str, ...]) -> dict[str, str | None]:
     return versions
 
 
-def input_shape(img_size: int, layout: str) -> list[int]:
+def input_shape(input_size: int, layout: str) -> list[int]:
     """The batch-1 input shape of a layout (``NCHW`` or ``NHWC``)."""
     if layout not in ("NCHW", "NHWC"):
         raise MetadataError(f"layout {layout!r}: expected NCHW or NHWC")
-    return [1, 3, img_size, img_size] if layout == "NCHW" else [1, img_size, img_size, 3]
+    return [1, 3, input_size, input_size] if layout == "NCHW" else [1, input_size, input_size, 3]
 
 
 def metadata_for_file(metadata: dict[str, Any], precision: str, flavour: str, **quantization: Any) -> dict[str, Any]:

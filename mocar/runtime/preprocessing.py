@@ -67,7 +67,7 @@ class Preprocessing:
 
     def data_config(self) -> DataConfig:
         """The training code's :class:`~mocar.data.transforms.DataConfig` with this evaluation rule."""
-        return DataConfig(image_size=self.input_size, resize=self.input_size, mean=self.mean, std=self.std,
+        return DataConfig(input_size=self.input_size, resize=self.input_size, mean=self.mean, std=self.std,
                           interpolation=self.interpolation)
 
     def image_to_input(self, image: Image.Image) -> np.ndarray:

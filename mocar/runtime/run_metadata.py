@@ -57,7 +57,7 @@ def _calibration(run: TrainedRun) -> dict[str, Any] | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def build_metadata(run: TrainedRun, precision: str, flavour: str, fmt: str, *, img_size: int | None = None,
+def build_metadata(run: TrainedRun, precision: str, flavour: str, fmt: str, *, input_size: int | None = None,
                    layout: str | None = None, split_counts: dict[str, int] | None = None) -> dict[str, Any]:
     """The metadata dict of one exported file of a trained run.
 
@@ -67,7 +67,7 @@ def build_metadata(run: TrainedRun, precision: str, flavour: str, fmt: str, *, i
         flavour: How the precision was obtained (``float``, ``u8s8_conv``...); see
             :func:`metadata_for_file` to re-label a copy per file.
         fmt: ``onnx``, ``tflite``, ``coreml`` or ``torch`` (sets the layout and exporter versions).
-        img_size: Input side the file is traced at (default: the run's evaluation size).
+        input_size: Input side the file is traced at (default: the run's evaluation size).
         layout: Input layout; default: the format's (:data:`mocar.runtime.registry.FORMATS`).
         split_counts: Images per split of the training data (``{"train": n, ...}``), if known.
 
@@ -75,7 +75,7 @@ def build_metadata(run: TrainedRun, precision: str, flavour: str, fmt: str, *, i
         A JSON-serialisable dict (see the module docstring).
     """
     config, data = run.model_config, run.data_config
-    size = int(img_size or data.image_size)
+    size = int(input_size or data.input_size)
     layout = layout or (FORMATS[fmt].layout if fmt in FORMATS else "NCHW")
     year = None
     if config.has_year_head:
@@ -110,7 +110,7 @@ def metadata_from_model_config(config: ModelConfig, embedding_size: int | None =
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "format": "torch", "precision": "fp32",
         "model": {"architecture": config.arch, "backbone": config.backbone, "preset": config.preset,
                   "hidden": config.hidden, "num_classes": config.num_classes, "mocar_version": mocar.__version__},
-        "input": {"name": INPUT_NAME, "shape": input_shape(config.img_size, "NCHW"), "layout": "NCHW",
+        "input": {"name": INPUT_NAME, "shape": input_shape(config.input_size, "NCHW"), "layout": "NCHW",
                   "mean": list(config.mean), "std": list(config.std)},
         "outputs": _outputs(config, config.num_classes, embedding_size or config.hidden),
         "year": year,

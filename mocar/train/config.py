@@ -18,6 +18,7 @@ import yaml
 
 from mocar.errors import ConfigError
 from mocar.utils.io import read_yaml
+from mocar.utils.legacy import current_keys
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # Copies of mocar.model.ARCHITECTURES and mocar.train.losses.COMBINATION_MODES (a test keeps them
@@ -35,7 +36,7 @@ class TrainConfig:
         out: Run folder (config, checkpoints, metrics, plots).
         preset: Model preset name (``mocar model presets``); ``arch``/``backbone`` override it.
         loss: MOCaR loss combination: sum | product | both | uncertainty.
-        steps, warmup, batch_size, micro_batch, lr, mixup_alpha, image_size, resize: the schedule;
+        steps, warmup, batch_size, micro_batch, lr, mixup_alpha, input_size, resize: the schedule;
             ``None`` = BiT-HyperRule; ``lr="auto"`` runs the lr range test first.
         eval_every: Validate (and checkpoint on improvement) every N steps; 0 = 10 times per run.
         precision: auto (bf16 on CUDA devices that support it, fp32 elsewhere), fp32 or bf16.
@@ -60,7 +61,7 @@ class TrainConfig:
     micro_batch: int | None = None
     lr: float | str | None = None
     mixup_alpha: float | None = None
-    image_size: int | None = None
+    input_size: int | None = None
     resize: int | None = None
     eval_every: int = 0
     eval_batch_size: int = 64
@@ -95,6 +96,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        data = current_keys(data, "training options")
         valid = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - valid)
         if unknown:
@@ -123,6 +125,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of training options")
+    data = current_keys(data, str(path))
     valid = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - valid)
     if unknown:
@@ -160,7 +163,7 @@ TRAIN_FLAG_HELP: dict[str, str] = {
     "micro_batch": "images per forward pass (gradient accumulation)",
     "lr": "base learning rate, or 'auto' to run the lr range test first",
     "mixup_alpha": "MixUp Beta parameter (default: BiT-HyperRule by data set size; 0 turns MixUp off)",
-    "image_size": "training crop / model input size",
+    "input_size": "training crop / model input size",
     "resize": "resize before the random crop",
     "eval_every": "validate every N steps (default: 10 times per run)",
     "seed": "seed of initialisation, data order, augmentation, MixUp and dropout (default 0)",

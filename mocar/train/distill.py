@@ -40,6 +40,7 @@ from mocar.train.loop import Trainer, fit, resume_config
 from mocar.train.losses import MocarLoss, classification_loss, combine_losses, regression_loss
 from mocar.train.run_files import load_trained_run
 from mocar.utils.io import read_yaml
+from mocar.utils.legacy import current_keys
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,8 @@ class DistillTrainer(Trainer):
         if self.weights.embed_weight > 0 and run.model.embedding_size != self.model.embedding_size:
             raise ConfigError(f"kd_embed_weight > 0 needs equal embedding widths: teacher {run.model.embedding_size}, "
                               f"student {self.model.embedding_size}; give the student hidden={run.model.embedding_size}")
-        self.teacher = FrozenTeacher(run.model, self.model_cfg, self.schedule.crop_size,
-                                     run.data_config.image_size).to(self.ctx.device)
+        self.teacher = FrozenTeacher(run.model, self.model_cfg, self.schedule.input_size,
+                                     run.data_config.input_size).to(self.ctx.device)
         if cfg.channels_last:
             self.teacher = self.teacher.to(memory_format=torch.channels_last)
 
@@ -214,7 +215,7 @@ def _teacher_fields(teacher: Path) -> dict[str, Any]:
     try:
         train, model, schedule = saved["train"], saved["model"], saved["schedule"]
         return dict(data=train["data"], arch=model["arch"], hidden=model["hidden"], loss=train["loss"],
-                    image_size=schedule["crop_size"], resize=schedule["resize_size"], teacher=str(teacher))
+                    input_size=current_keys(schedule)["input_size"], resize=schedule["resize_size"], teacher=str(teacher))
     except (KeyError, TypeError) as err:
         raise ConfigError(f"{teacher / 'config.yaml'}: missing or incomplete ({err!r} not found); the teacher "
                           "must be a run folder written by mocar train") from None

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from mocar.data.dataset import MuseumDataset, PreparedData
 from mocar.data.transforms import DataConfig
 from mocar.errors import CheckpointError, ConfigError
-from mocar.model import ModelConfig, PRESETS, create_model_from_config, preset_config
+from mocar.model import PRESETS, ModelConfig, create_model_from_config, preset_config
 from mocar.train.checkpoint import load_checkpoint, save_checkpoint
 from mocar.train.config import TrainConfig
 from mocar.train.distributed import DistContext, barrier, gather_objects, init_distributed, process_group
@@ -86,7 +86,7 @@ class Trainer:
         self.train_frame, self.val_frame = self.data.split("train"), self.data.split("val")
         self.schedule = self._resolve_schedule()
         self.model_cfg = self._model_config(arch)
-        self.data_cfg = DataConfig(image_size=self.schedule.crop_size, resize=self.schedule.resize_size,
+        self.data_cfg = DataConfig(input_size=self.schedule.input_size, resize=self.schedule.resize_size,
                                    mean=self.model_cfg.mean, std=self.model_cfg.std)
         torch.manual_seed(cfg.seed)
         self.model = create_model_from_config(self.model_cfg, cfg.pretrained).to(self.ctx.device)
@@ -119,14 +119,14 @@ class Trainer:
         micro = cfg.micro_batch or default_micro_batch(batch // world)
         typical = (int(self.train_frame["height"].median()), int(self.train_frame["width"].median()))
         sched = ScheduleConfig(total_steps=cfg.steps, warmup_steps=cfg.warmup, base_lr=lr, batch_size=batch,
-                               mixup_alpha=cfg.mixup_alpha, resize_size=cfg.resize, crop_size=cfg.image_size)
+                               mixup_alpha=cfg.mixup_alpha, resize_size=cfg.resize, input_size=cfg.input_size)
         return sched.resolve(len(self.train_frame), typical, micro_batch_size=micro * world)
 
     def _model_config(self, arch: str) -> ModelConfig:
         overrides = {k: getattr(self.cfg, k) for k in ("arch", "backbone", "hidden", "dropout") if getattr(self.cfg, k) is not None}
         stats = self.data.classes["year_stats"]
         return preset_config(self.cfg.preset, len(self.class_names), year_mean=stats["mean"],
-                             year_scale=max(stats["std"], 1.0), img_size=self.schedule.crop_size, **overrides)
+                             year_scale=max(stats["std"], 1.0), input_size=self.schedule.input_size, **overrides)
 
     def datasets(self) -> tuple[MuseumDataset, MuseumDataset]:
         """Train and val data sets, built (and their images decoded) once per trainer."""

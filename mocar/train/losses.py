@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mocar.errors import ConfigError
+from mocar.errors import ConfigError, InputError
 
 COMBINATION_MODES = ("sum", "product", "both", "uncertainty")
 REGRESSION_LOSSES = ("log_cosh", "l1", "mse")
@@ -69,7 +69,7 @@ def log_cosh(pred: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
     if pred.shape != target.shape:
-        raise ValueError(f"log_cosh: pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
+        raise InputError(f"log_cosh: pred shape {tuple(pred.shape)} != target shape {tuple(target.shape)}")
     abs_diff = (pred - target).abs()
     return _reduce(abs_diff + F.softplus(-2.0 * abs_diff) - _LOG_2, reduction)
 
@@ -83,7 +83,7 @@ def soft_cross_entropy(logits: Tensor, target_probs: Tensor, reduction: str = "m
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
     """
     if logits.shape != target_probs.shape:
-        raise ValueError(
+        raise InputError(
             f"soft_cross_entropy: logits shape {tuple(logits.shape)} != "
             f"targets shape {tuple(target_probs.shape)}"
         )
@@ -206,11 +206,11 @@ class MocarLoss(nn.Module):
         if output.year is None:
             return {"loss": loss_cls, "loss_cls": loss_cls, "loss_reg": None}
         if year_targets is None:
-            raise ValueError("the model predicts a year but no year targets were given")
+            raise InputError("the model predicts a year but no year targets were given")
         pred_year = output.year.reshape(-1)
         target_year = year_targets.reshape(-1).to(pred_year.dtype)
         if pred_year.numel() != target_year.numel():
-            raise ValueError(
+            raise InputError(
                 f"year prediction has {pred_year.numel()} values but year targets have {target_year.numel()}"
             )
         loss_reg = regression_loss(pred_year, target_year, self.config.regression)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mocar.errors import ConfigError
+from mocar.errors import ConfigError, InputError
 
 SUGGESTION_DIVISOR = 10.0
 STOP_COMPLETED = "completed"
@@ -85,10 +85,10 @@ def suggest_lr(lrs: Sequence[float], losses: Sequence[float], window: int | None
         decreased: lower ``lr_min``).
     """
     if len(lrs) != len(losses) or len(lrs) == 0:
-        raise ValueError(f"need as many lrs as losses (at least one), got {len(lrs)} and {len(losses)}")
+        raise InputError(f"need as many lrs as losses (at least one), got {len(lrs)} and {len(losses)}")
     values = np.asarray(losses, dtype=float)
     if not np.all(np.isfinite(values)):
-        raise ValueError("losses must be finite; drop the non-finite tail first")
+        raise InputError("losses must be finite; drop the non-finite tail first")
     if window is not None and window < 1:
         raise ConfigError(f"window must be a positive number of steps, got {window!r}")
     width = window if window is not None else max(3, len(values) // 10)
@@ -156,7 +156,7 @@ def lr_range_test(
             stop_reason = STOP_DIVERGED
             break
     if not lrs:
-        raise ValueError(f"the first step at lr={lr_min:g} already gave a non-finite loss; lower lr_min")
+        raise InputError(f"the first step at lr={lr_min:g} already gave a non-finite loss; lower lr_min")
     settings = {
         "lr_min": lr_min, "lr_max": lr_max, "num_steps": num_steps,
         "smoothing": smoothing, "diverge_factor": diverge_factor,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mocar.errors import ConfigError
+from mocar.errors import ConfigError, InputError
 
 
 def _sample_lambda(alpha: float, generator: torch.Generator | None) -> float:
@@ -50,13 +50,13 @@ def mixup_batch(
     if alpha < 0:
         raise ConfigError(f"mix-up alpha must be >= 0, got {alpha!r}")
     if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
-        raise ValueError(f"labels must be (N,) with N={images.shape[0]}, got shape {tuple(labels.shape)}")
+        raise InputError(f"labels must be (N,) with N={images.shape[0]}, got shape {tuple(labels.shape)}")
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
+        raise InputError(
             f"labels must lie in [0, {num_classes}), got min {int(labels.min())} max {int(labels.max())}"
         )
     if years is not None and years.shape[0] != images.shape[0]:
-        raise ValueError(f"years have {years.shape[0]} rows but images have {images.shape[0]}")
+        raise InputError(f"years have {years.shape[0]} rows but images have {images.shape[0]}")
     dtype = images.dtype if images.is_floating_point() else torch.float32
     one_hot = F.one_hot(labels.long(), num_classes).to(dtype)
     if alpha == 0:

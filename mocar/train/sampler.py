@@ -14,6 +14,8 @@ from functools import lru_cache
 import numpy as np
 from torch.utils.data import Sampler
 
+from mocar.errors import ConfigError
+
 
 @lru_cache(maxsize=4)
 def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -35,10 +37,10 @@ class StepBatchSampler(Sampler):
     def __init__(self, n: int, batch: int, micro_batch: int, start_step: int, total_steps: int,
                  seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
         if batch % world_size:
-            raise ValueError(f"batch {batch} is not divisible by {world_size} processes")
+            raise ConfigError(f"batch {batch} is not divisible by {world_size} processes")
         per_rank = batch // world_size
         if per_rank % micro_batch:
-            raise ValueError(f"per-process batch {per_rank} is not divisible by micro-batch {micro_batch}")
+            raise ConfigError(f"per-process batch {per_rank} is not divisible by micro-batch {micro_batch}")
         self.n, self.batch, self.micro = n, batch, micro_batch
         self.start, self.total, self.seed = start_step, total_steps, seed
         self.rank, self.world, self.per_rank = rank, world_size, per_rank

@@ -76,18 +76,18 @@ def bit_warmup_steps(total_steps: int) -> int:
     return max(1, min(MAX_WARMUP_STEPS, round(WARMUP_FRACTION * total_steps)))
 
 
-def bit_resolution(image_size: tuple[int, int]) -> tuple[int, int]:
+def bit_resolution(source_size: tuple[int, int]) -> tuple[int, int]:
     """Resize and crop size for training images of original size ``(height, width)``.
 
     Args:
-        image_size: Typical original image size of the dataset, ``(height, width)`` in pixels.
+        source_size: Typical original image size of the dataset, ``(height, width)`` in pixels.
 
     Returns:
         ``(resize, crop)``: (160, 128) for images smaller than 96x96 pixels in area, else (512, 480).
     """
-    if len(image_size) != 2:
-        raise ConfigError(f"image_size must be (height, width), got {image_size!r}")
-    height, width = image_size
+    if len(source_size) != 2:
+        raise ConfigError(f"source_size must be (height, width), got {source_size!r}")
+    height, width = source_size
     _require_positive_int("image height", height)
     _require_positive_int("image width", width)
     return (160, 128) if height * width < SMALL_IMAGE_AREA else (512, 480)
@@ -146,7 +146,7 @@ def bit_lr(
         The learning rate for this update.
 
     Raises:
-        ValueError: If ``step`` is outside ``[0, total_steps)``.
+        ConfigError: If ``step`` is outside ``[0, total_steps)``.
         ConfigError: If the schedule itself is inconsistent (e.g. warm-up longer than the first
             decay boundary).
     """
@@ -162,7 +162,7 @@ def bit_lr(
     if base_lr <= 0 or decay_factor <= 0:
         raise ConfigError(f"base_lr and decay_factor must be positive, got {base_lr!r}, {decay_factor!r}")
     if not 0 <= step < total_steps:
-        raise ValueError(f"step {step} is outside the schedule's range [0, {total_steps})")
+        raise ConfigError(f"step {step} is outside the schedule's range [0, {total_steps})")
     if step < warmup:
         return base_lr * (step + 1) / warmup
     decays_passed = sum(step >= boundary for boundary in decay_steps)
@@ -205,7 +205,7 @@ class ResolvedSchedule:
         weight_decay: SGD weight decay.
         mixup_alpha: Mix-up Beta parameter (0 disables mix-up).
         resize_size: Side the images are resized to before the random crop.
-        crop_size: Training crop side (the network's input size).
+        input_size: Training crop side (the network's input size).
     """
 
     total_steps: int
@@ -220,7 +220,7 @@ class ResolvedSchedule:
     weight_decay: float
     mixup_alpha: float
     resize_size: int
-    crop_size: int
+    input_size: int
 
     def lr_at(self, step: int) -> float:
         """Learning rate of optimiser update ``step`` (see :func:`bit_lr`)."""
@@ -249,7 +249,7 @@ class ScheduleConfig:
         weight_decay: SGD weight decay (0 as in BiT fine-tuning).
         mixup_alpha: Mix-up Beta parameter; default from :func:`bit_mixup_alpha`.
         resize_size: Resize side; default from :func:`bit_resolution`.
-        crop_size: Crop side; default from :func:`bit_resolution`.
+        input_size: Crop side; default from :func:`bit_resolution`.
         reference_lr: Learning rate known to work at ``reference_batch``.
         reference_batch: Batch size ``reference_lr`` was tuned for.
     """
@@ -265,7 +265,7 @@ class ScheduleConfig:
     weight_decay: float = 0.0
     mixup_alpha: float | None = None
     resize_size: int | None = None
-    crop_size: int | None = None
+    input_size: int | None = None
     reference_lr: float = BIT_BASE_LR
     reference_batch: int = BIT_BASE_BATCH
 
@@ -274,13 +274,13 @@ class ScheduleConfig:
         object.__setattr__(self, "boundaries", tuple(float(b) for b in self.boundaries))
 
     def resolve(
-        self, dataset_size: int, image_size: tuple[int, int], micro_batch_size: int | None = None
+        self, dataset_size: int, source_size: tuple[int, int], micro_batch_size: int | None = None
     ) -> ResolvedSchedule:
         """Fill every unset value from the BiT-HyperRule.
 
         Args:
             dataset_size: Number of training images.
-            image_size: Typical original image size ``(height, width)``.
+            source_size: Typical original image size ``(height, width)``.
             micro_batch_size: Images one forward/backward pass can hold in memory. ``None`` means
                 the whole effective batch (or ``batch_size // accumulation_steps`` when set).
 
@@ -301,7 +301,7 @@ class ScheduleConfig:
                 f"with micro-batch {micro} (needs {accumulation})"
             )
         total_steps = bit_schedule_steps(dataset_size) if self.total_steps is None else self.total_steps
-        resize, crop = bit_resolution(image_size)
+        resize, crop = bit_resolution(source_size)
         schedule = ResolvedSchedule(
             total_steps=total_steps,
             warmup_steps=bit_warmup_steps(total_steps) if self.warmup_steps is None else self.warmup_steps,
@@ -319,11 +319,11 @@ class ScheduleConfig:
             weight_decay=self.weight_decay,
             mixup_alpha=bit_mixup_alpha(dataset_size) if self.mixup_alpha is None else self.mixup_alpha,
             resize_size=resize if self.resize_size is None else self.resize_size,
-            crop_size=crop if self.crop_size is None else self.crop_size,
+            input_size=crop if self.input_size is None else self.input_size,
         )
         schedule.lr_at(0)  # validates warm-up, boundaries and lr once, before any training starts
-        if schedule.crop_size > schedule.resize_size:
-            raise ConfigError(f"crop_size {schedule.crop_size} exceeds resize_size {schedule.resize_size}")
+        if schedule.input_size > schedule.resize_size:
+            raise ConfigError(f"input_size {schedule.input_size} exceeds resize_size {schedule.resize_size}")
         return schedule
 
 
