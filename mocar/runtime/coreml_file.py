@@ -15,6 +15,7 @@ from typing import Any
 from mocar.errors import InputError, MocarError
 from mocar.runtime.coreml_spec import read_coreml_description
 from mocar.runtime.errors import MetadataError, MissingRuntimeError
+from mocar.runtime.metadata import metadata_entry
 
 INPUT_NAME = "image"
 METADATA_KEY = "mocar"
@@ -69,12 +70,7 @@ def read_coreml_metadata(path: Path) -> dict[str, Any]:
         user_defined = read_coreml_description(Path(path)).user_defined
     except InputError as err:
         raise MetadataError(str(err)) from err
-    if METADATA_KEY not in user_defined:
-        raise MetadataError(f"{path}: no user-defined metadata {METADATA_KEY!r}; keys: {sorted(user_defined)}")
-    try:
-        return json.loads(user_defined[METADATA_KEY])
-    except json.JSONDecodeError as err:
-        raise MetadataError(f"{path}: metadata {METADATA_KEY!r} is not valid JSON ({err})") from err
+    return metadata_entry(user_defined, METADATA_KEY, path, "user-defined metadata")
 
 
 def read_coreml_reference(path: Path) -> dict[str, Any]:

@@ -99,3 +99,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     except (UnknownFormatError, MissingRuntimeError) as err:
         raise MetadataError(f"{path}: cannot read its metadata ({err})") from err
     return reader(Path(path))
+
+
+def metadata_entry(entries: dict[str, str], key: str, path: str | Path, store: str) -> dict[str, Any]:
+    """The JSON contract under ``key`` of a file's string key-value store (ONNX ``metadata_props``,
+    CoreML ``user_defined_metadata``).
+
+    Raises:
+        MetadataError: Naming the file and the store when the key is missing or not valid JSON.
+    """
+    if key not in entries:
+        raise MetadataError(f"{path}: no {key!r} entry in {store} (keys: {sorted(entries)})")
+    try:
+        return json.loads(entries[key])
+    except json.JSONDecodeError as err:
+        raise MetadataError(f"{path}: {store}[{key!r}] is not valid JSON ({err})") from err

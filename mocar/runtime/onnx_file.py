@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import mocar
-from mocar.runtime.errors import MetadataError
-from mocar.runtime.metadata import flat_metadata
+from mocar.runtime.metadata import flat_metadata, metadata_entry
 
 ONNX_METADATA_KEY = "mocar"
 
@@ -40,11 +39,6 @@ def read_onnx_metadata(path: str | Path) -> dict[str, Any]:
 
     model = onnx.load(str(path), load_external_data=False)
     props = {prop.key: prop.value for prop in model.metadata_props}
-    if ONNX_METADATA_KEY not in props:
-        raise MetadataError(f"{path}: no '{ONNX_METADATA_KEY}' entry in metadata_props (keys: {sorted(props)})")
-    try:
-        return json.loads(props[ONNX_METADATA_KEY])
-    except json.JSONDecodeError as err:
-        raise MetadataError(f"{path}: metadata_props['{ONNX_METADATA_KEY}'] is not valid JSON ({err})") from err
+    return metadata_entry(props, ONNX_METADATA_KEY, path, "metadata_props")
 
 
