@@ -187,6 +187,8 @@ def load_imported_rows(path: str | Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise InputError(f"{path}: import file not found") from err
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
     except json.JSONDecodeError as err:
         raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from err
     defaults: dict[str, Any] = {}

@@ -219,6 +219,8 @@ def build_site(export_dir: Path, out_dir: Path, index_dir: Path | None = None, d
         InputError: If the export has no ONNX file, npm is needed and missing, or the data is not found.
         ModelMismatchError: If the index belongs to another model.
     """
+    if golden_count < 0:
+        raise InputError(f"--golden {golden_count}: must be 0 (no golden vectors) or more")
     export_dir, out = Path(export_dir), Path(out_dir)
     files = onnx_files(export_dir)
     dist = runtime_dist(Path(web_demo))

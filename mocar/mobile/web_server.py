@@ -89,7 +89,11 @@ class SiteHandler(SimpleHTTPRequestHandler):
         if self.path.split("?")[0] != ROWS_PATH:
             self._reply_json(HTTPStatus.NOT_FOUND, {"error": f"{self.path}: only {ROWS_PATH} takes POST"})
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self._reply_json(HTTPStatus.BAD_REQUEST, {"error": "Content-Length is not a number"})
+            return
         if not 0 < length <= MAX_ROWS_BYTES:
             self._reply_json(HTTPStatus.BAD_REQUEST, {"error": f"body of {length} bytes; expected 1..{MAX_ROWS_BYTES}"})
             return
@@ -112,7 +116,11 @@ def make_server(site: Path, host: str = "127.0.0.1", port: int = 8000) -> Thread
     if not (site / SITE_FILE).is_file():
         raise InputError(f"{site}: no {SITE_FILE}; build the site first (`mocar web build --export DIR --out {site}`)")
     handler = functools.partial(SiteHandler, directory=str(site))
-    return ThreadingHTTPServer((host, port), handler)
+    try:
+        return ThreadingHTTPServer((host, port), handler)
+    except OSError as err:  # a busy port or an unknown host: say which, not a traceback
+        raise InputError(f"cannot listen on {host}:{port}: {err.strerror or err}; pick another --port "
+                         "(0: a free one) or --host") from err
 
 
 @contextlib.contextmanager
