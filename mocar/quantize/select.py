@@ -10,6 +10,7 @@ measuring (export every candidate, benchmark them on the validation split) is
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -60,6 +61,12 @@ def _verdict(fmt: str, candidates: list[Candidate], threads: int, min_speedup: f
     return Selection(fmt, best.export, reason, threads, candidates)
 
 
+def _timed(row: dict[str, Any]) -> bool:
+    """A usable latency: a NaN (truthy) from a failed timing must never win the choice."""
+    p50 = row.get("p50_ms")
+    return isinstance(p50, (int, float)) and math.isfinite(p50) and p50 > 0
+
+
 def select_from_rows(rows: Sequence[dict[str, Any]], policy: Policy, threads: int | None = None,
                      min_speedup: float | None = None) -> dict[str, Selection]:
     """Per runtime, the fastest int8 row that meets ``policy`` (pure; rows as written by ``mocar bench``).
@@ -77,7 +84,7 @@ def select_from_rows(rows: Sequence[dict[str, Any]], policy: Policy, threads: in
         InputError: If no int8 row was measured at ``threads``.
     """
     threads = threads or max(r["threads"] for r in rows)
-    int8 = [r for r in rows if r["precision"] == "int8" and r["threads"] == threads and r.get("p50_ms")]
+    int8 = [r for r in rows if r["precision"] == "int8" and r["threads"] == threads and _timed(r)]
     if not int8:
         raise InputError(f"no int8 file was benchmarked at {threads} thread(s): nothing to select from")
     selections = {}
