@@ -387,7 +387,14 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
                        help="export folder(s) (mocar export --out); several are benchmarked side by side, "
                             "the first one is the baseline of the 'vs 1st' columns")
     bench.add_argument("--data", help="prepared data folder (default: the run's)")
-    bench.add_argument("--split", choices=["train", "val", "test"], help="default test (val with --select)")
+    bench.add_argument("--split", choices=["train", "val", "test", "parity"],
+                       help="labelled split of the accuracy figures (top-1, Δtop-1, ΔMAE); default test; 'parity': "
+                            "the parity images themselves (labelled prepared images, some seen in training)")
+    bench.add_argument("--parity-images", type=int, metavar="N",
+                       help="agreement/PSNR/cosine/overlap on a seeded sample of N images (default: every prepared "
+                            "image outside calibration and int8 selection)")
+    bench.add_argument("--parity-dir", type=Path, metavar="DIR",
+                       help="agreement/PSNR/cosine/overlap on the photos of DIR instead (no labels needed)")
     bench.add_argument("--threads", default="1,2", help="thread counts to time, e.g. 1,2")
     bench.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per file and thread count")
     bench.add_argument("--warmup", type=int, default=5)
@@ -412,21 +419,30 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from mocar.runtime.errors import PolicyViolation
+    from mocar.bench.report import verdict_summary
     from mocar.bench.suite import format_bench_table, run
 
     threads = tuple(int(t) for t in _csv(args.threads))
     if args.select:
         return _cmd_bench_select(args, threads)
     try:
-        result = run(args.exports, args.data, args.split or "test", threads, args.runs, args.warmup, args.policy,
-                     args.out, check=args.check, imports=args.imports, memory=not args.no_memory,
-                     android=_android_config(args, threads))
+        result = run(args.exports, args.data, _labelled_split(args.split, "test"), threads, args.runs, args.warmup,
+                     args.policy, args.out, check=args.check, imports=args.imports, memory=not args.no_memory,
+                     android=_android_config(args, threads), parity_images=args.parity_images,
+                     parity_dir=args.parity_dir)
     except PolicyViolation as err:
         print(f"mocar: parity policy violated:\n{err}", file=sys.stderr)
         return 1
     print(format_bench_table(result["rows"]))
+    print(verdict_summary(result["verdicts"]))
     print(f"report: {Path(result['out']) / 'report.md'} and report.html")
     return 0
+
+
+def _labelled_split(choice: str | None, default: str) -> str | None:
+    """``--split``: a split name, or ``parity`` (None: the accuracy figures use the parity images)."""
+    choice = choice or default
+    return None if choice == "parity" else choice
 
 
 def _android_config(args: argparse.Namespace, threads: tuple[int, ...]):
@@ -444,10 +460,12 @@ def _cmd_bench_select(args: argparse.Namespace, threads: tuple[int, ...]) -> int
     from mocar.bench.int8_select import select_int8_exports
     from mocar.quantize.select import format_selection
 
-    if len(args.exports) != 1 or args.imports or args.check or args.android is not None:
-        raise MocarError("--select takes one export folder and no --import/--check/--android")
-    selections = select_int8_exports(args.exports[0], args.data, args.policy, args.split or "val", threads, args.runs,
-                                     args.warmup, args.out, args.min_speedup)
+    if (len(args.exports) != 1 or args.imports or args.check or args.android is not None
+            or args.parity_images is not None or args.parity_dir is not None):
+        raise MocarError("--select takes one export folder (it chooses on the folder's selection images) and no "
+                         "--import/--check/--android/--parity-images/--parity-dir")
+    selections = select_int8_exports(args.exports[0], args.data, args.policy, threads, args.runs, args.warmup,
+                                     args.out, args.min_speedup, split=_labelled_split(args.split, "parity"))
     print(format_selection(selections))
     return 0
 

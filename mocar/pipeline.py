@@ -10,7 +10,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mocar.bench.suite import format_bench_table, policy_checks, run
+from mocar.bench.report import verdict_summary
+from mocar.bench.suite import format_bench_table, run
 from mocar.data.prepare import PrepareConfig, format_summary, prepare_dataset
 from mocar.data.synth import synthesize_museum
 from mocar.export.run import export_run, format_manifest_table
@@ -117,12 +118,10 @@ def _bench(export_dir: list[Path], out: Path) -> dict:
 
     result = run(export_dir, threads=(1, 2), runs=20, warmup=3, out=out / "bench")
     print(format_bench_table(result["rows"]))
-    checks = policy_checks(result)
-    failed = [c.describe() for c in checks if not c.passed]
-    print(f"default parity policy: {len(checks) - len(failed)} checks pass, {len(failed)} fail"
-          + "".join(f"\n  {line}" for line in failed))
+    failed = [v["text"] for v in result["verdicts"] if not v["passed"]]
+    print(verdict_summary(result["verdicts"]) + "".join(f"\n  {line}" for line in failed))
     shutil.copy(out / "bench" / "report.html", out / "report.html")
-    return {"report": str(out / "report.html"), "policy_failures": failed}
+    return {"report": str(out / "report.html"), "parity_set": result["parity_set"], "policy_failures": failed}
 
 
 def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:

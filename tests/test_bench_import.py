@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mocar.bench.rows import FIELDS, REQUIRED_IMPORT_FIELDS, load_imported_rows
+from mocar.bench.rows import FIELDS, REQUIRED_IMPORT_FIELDS, load_imported_rows, parse_imported_rows
 from mocar.errors import InputError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "bench_rows.md"
@@ -73,6 +73,25 @@ def test_mean_only_rows_are_accepted_and_compared_mean_to_mean(tmp_path):
     assert comparable_latencies({"p50_ms": 8.0, "mean_ms": 9.0}, {"p50_ms": 2.0, "mean_ms": 3.0}) == (8.0, 2.0)
     assert comparable_latencies({"p50_ms": 8.0, "mean_ms": 9.0}, rows[0]) == (9.0, 4.0)
     assert comparable_latencies({"p50_ms": 8.0}, rows[0]) is None  # never a median against a mean
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"device": "P", "rows": [_phone_row(), _phone_row(p50=1.0)]}, r"^upload row 2 \('model_fp32\.tflite'\): unknown field"),
+    ({"device": "P"}, r"^upload: an object must hold a 'rows' list"),
+    ({"device": "P", "colour": "red", "rows": [_phone_row()]}, r"^upload \(top level\): unknown field 'colour'"),
+    ("rows", r"^upload: expected a non-empty list"),
+])
+def test_decoded_rows_are_validated_under_the_name_of_their_source(data, message):
+    with pytest.raises(InputError, match=message):
+        parse_imported_rows(data, "upload")
+    assert parse_imported_rows({"device": "P", "rows": [_phone_row()]}, "upload")[0]["folder"] == "P"
+
+
+def test_undecodable_files_are_named(tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('[{"device": "Téléphone"}]'.encode("latin-1"))
+    with pytest.raises(InputError, match=r"latin1\.json: not UTF-8 text \(invalid continuation byte at byte 14\)"):
+        load_imported_rows(path)
 
 
 def test_missing_file(tmp_path):

@@ -119,3 +119,15 @@ def test_a_missing_demo_file_is_named(tmp_path):
                            "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 1
     assert "bench.json not found: run `make demo`" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tables_judge_each_runtime_once_with_the_speedup_runtimes_of_speedups(monkeypatch):
+    targets = bench_targets.Int8Targets(min_speedup=1.5)
+    rows = [_int8("onnx", "a.onnx", speedup=2.0), _int8("tflite", "b.tflite", speedup=1.0)]
+    checks = bench_targets.judge_int8_rows(rows, targets)
+    calls = []
+    real = bench_targets.runtime_verdicts
+    monkeypatch.setattr(bench_targets, "runtime_verdicts", lambda c: calls.append(c) or real(c))
+    table = bench_targets.format_target_tables(checks, targets)
+    assert len(calls) == 1 and "- **export / tflite**: no int8 file meets every target" in table
+    assert not hasattr(bench_targets, "SPEED_RUNTIMES") and bench_targets.RUNTIMES is speedups.RUNTIMES

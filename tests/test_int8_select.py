@@ -5,7 +5,7 @@ import pytest
 
 from mocar.runtime.policy import load_policy
 from mocar.errors import InputError
-from mocar.quantize.select import format_selection, select_from_rows
+from mocar.quantize.select import format_selection, prune_unselected, select_from_rows
 
 POLICY = {"int8": {"agreement": {"min": 99.0}, "retrieval_overlap5": {"min": 0.9}}}
 
@@ -34,7 +34,7 @@ def test_fastest_passing_candidate_per_runtime():
     assert onnx.chosen == "u8s8_conv.onnx" and onnx.threads == 2
     assert "fastest of 2 passing candidate(s) out of 3" in onnx.reason and "1.67x fp32" in onnx.reason
     failed = {c.export: c.failures for c in onnx.candidates if not c.passed}
-    assert failed == {"s8s8.onnx": ["agreement = 97.0 (required >= 99.0)"]}
+    assert failed == {"s8s8.onnx": ["agreement = 97.0 (n unknown; required >= 99.0)"]}
     assert tflite.chosen is None
     assert "none of 2 int8 candidate(s) meets the policy" in tflite.reason
     assert "retrieval_overlap5 = 0.8" in tflite.reason and "agreement = 90.0" in tflite.reason
@@ -59,6 +59,43 @@ def test_markdown_lists_every_candidate():
 def test_no_int8_rows_is_an_error():
     with pytest.raises(InputError, match="no int8 file"):
         select_from_rows([_row("fp32.onnx", "onnx", "fp32", 1.0)], POLICY)
+
+
+def _export_folder(tmp_path, manifest):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in ("fp32.onnx", "s8s8.onnx", "u8s8_all.onnx", "u8s8_conv.onnx"):
+        (folder / name).write_bytes(b"model")
+    if manifest is not None:
+        (folder / "manifest.json").write_text(manifest if isinstance(manifest, str) else json.dumps(manifest))
+    return folder
+
+
+@pytest.mark.parametrize("manifest, message", [
+    (None, r"manifest\.json: not found"),
+    ("{not json", r"manifest\.json: not valid JSON"),
+    ({"run": {}}, r"manifest\.json: expected an object with a 'files' list"),
+    ({"files": ["fp32.onnx"]}, r"manifest\.json: expected an object with a 'files' list"),
+    ([], r"manifest\.json: expected an object with a 'files' list"),
+])
+def test_prune_with_a_bad_manifest_deletes_nothing(tmp_path, manifest, message):
+    folder = _export_folder(tmp_path, manifest)
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(InputError, match=message):
+        prune_unselected(folder, select_from_rows(_rows(), POLICY))
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_prune_keeps_the_chosen_file_and_records_the_choice(tmp_path):
+    names = ["fp32.onnx", "s8s8.onnx", "u8s8_all.onnx", "u8s8_conv.onnx"]
+    folder = _export_folder(tmp_path, {"files": [{"file": name} for name in names]})
+    selections = select_from_rows([r for r in _rows() if r["format"] == "onnx"], POLICY)
+    assert prune_unselected(folder, selections) == ["s8s8.onnx", "u8s8_all.onnx"]
+    assert sorted(p.name for p in folder.glob("*.onnx")) == ["fp32.onnx", "u8s8_conv.onnx"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert [e["file"] for e in manifest["files"]] == ["fp32.onnx", "u8s8_conv.onnx"]
+    assert manifest["int8_selection"]["onnx"] == {"chosen": "u8s8_conv.onnx", "reason": selections["onnx"].reason,
+                                                  "removed": ["s8s8.onnx", "u8s8_all.onnx"]}
 
 
 def test_unknown_candidate_is_rejected(tmp_path):
@@ -87,7 +124,12 @@ def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
     assert all(c.passed for c in onnx.candidates)
     assert onnx.chosen == min(onnx.candidates, key=lambda c: c.p50_ms).export
     saved = json.loads((tmp_path / "export" / "int8_selection" / "int8_selection.json").read_text())
-    assert saved["selections"]["onnx"]["chosen"] == onnx.chosen and saved["split"] == "val"
+    assert saved["selections"]["onnx"]["chosen"] == onnx.chosen
+    roles = json.loads((tmp_path / "export" / "image_roles.json").read_text())
+    assert len(roles["calibration"]) == 16 and roles["selection"]
+    assert not set(roles["calibration"]) & set(roles["selection"])
+    # chosen on the selection images only, never on the report's parity set or the test split
+    assert saved["images"]["kind"] == "selection" and saved["images"]["parity_images"] == len(roles["selection"])
     assert (tmp_path / "export" / "int8_selection" / "report.html").is_file()
     # the default policy judges the same rows differently only through its thresholds
     strict = select_from_rows(json.loads((tmp_path / "export" / "int8_selection" / "bench.json").read_text())["rows"],
@@ -101,8 +143,6 @@ def test_select_int8_on_a_tiny_model(tiny_prepared, tmp_path):
     assert code == 0
     again = json.loads((tmp_path / "sel" / "int8_selection.json").read_text())["selections"]["onnx"]
     assert again["chosen"] in {c.export for c in onnx.candidates} and len(again["candidates"]) == 2
-
-    from mocar.quantize.select import prune_unselected
 
     removed = prune_unselected(tmp_path / "export", selections)
     assert removed == sorted(c.export for c in onnx.candidates if c.export != onnx.chosen) and len(removed) == 1

@@ -126,3 +126,27 @@ def test_normalize_images_matches_training_preprocessing_bit_for_bit():
     images = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
     expected = np.stack([to_normalized_tensor(image, cfg).numpy() for image in images])
     assert np.array_equal(normalize_images(images, list(cfg.mean), list(cfg.std)), expected)
+
+
+def test_image_to_input_builds_its_data_config_once_and_matches_evaluation(monkeypatch):
+    from PIL import Image
+
+    from mocar.data.transforms import DataConfig, eval_transform
+    from mocar.runtime import preprocessing
+
+    built = []
+
+    def counted(**kwargs):
+        built.append(kwargs)
+        return DataConfig(**kwargs)
+
+    monkeypatch.setattr(preprocessing, "DataConfig", counted)
+    prep = preprocessing.Preprocessing(12, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bicubic")
+    rng = np.random.default_rng(3)
+    for height, width in ((20, 30), (12, 12), (41, 9)):
+        image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        expected = eval_transform(image, DataConfig(input_size=12, resize=12, mean=prep.mean, std=prep.std,
+                                                    interpolation="bicubic")).numpy()
+        got = prep.image_to_input(image)
+        assert got.dtype == np.float32 and got.tobytes() == expected.tobytes()
+    assert len(built) == 1, "one DataConfig per Preprocessing, not one per image"

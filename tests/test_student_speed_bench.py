@@ -9,6 +9,7 @@ import pytest
 
 from mocar.bench.speedups import format_summary_table, slower_count, summarise
 from mocar.bench.targets import StudentTargets, Target, format_verdicts, judge_accuracy, judge_speed, judge_row, verdict
+from mocar.errors import InputError
 
 
 def _row(folder, fmt, precision, flavour, threads, p50, size, agreement=100.0):
@@ -98,6 +99,18 @@ def test_accuracy_verdicts():
     bad = judge_accuracy(teacher, {"top1": 0.47, "year_mae": 111.0})
     assert [v.met for v in bad] == [False, False]
     assert bad[0].value == pytest.approx(3.0) and bad[1].value == pytest.approx(11.0)
+
+
+@pytest.mark.parametrize("teacher, student, message", [
+    ({"year_mae": 100.0}, {"top1": 0.5, "year_mae": 100.0},
+     r"the teacher's eval_test\.json has no 'top1' \(it holds \['year_mae'\]\)"),
+    ({"top1": 0.5, "year_mae": 100.0}, {}, r"the student's eval_test\.json has no 'top1' \(it holds nothing\)"),
+])
+def test_accuracy_needs_top1_of_both_runs(teacher, student, message):
+    with pytest.raises(InputError, match=message):
+        judge_accuracy(teacher, student)
+    without_mae = judge_accuracy({"top1": 0.5}, {"top1": 0.49})
+    assert [v.met for v in without_mae] == [True, None]
 
 
 def test_tables_render_every_summary_and_verdict():

@@ -20,7 +20,7 @@ from mocar.cli import main
 from mocar.errors import InputError
 from mocar.mobile import web
 from mocar.mobile.web_layout import ROWS_FOLDER, SITE_FILE
-from mocar.mobile.web_server import serving
+from mocar.mobile.web_server import save_rows, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 WEB_DEMO = ROOT / "web_demo"
@@ -87,7 +87,68 @@ def test_build_errors_name_the_problem(tmp_path, monkeypatch):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not a mocar web site"):
-        web._clear_earlier_build(tmp_path / "taken")
+        web._check_out_folder(tmp_path / "taken")
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
+
+
+@pytest.fixture
+def stub_build(tmp_path, monkeypatch):
+    """build_site's inputs without npm, onnx or torch: an export of two fake ONNX files, fake app sources."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for name in ("model_fp32.onnx", "model_int8.onnx"):
+        (export / name).write_bytes(name.encode())
+    sources, dist = tmp_path / "web_demo", tmp_path / "dist"
+    (sources / "src").mkdir(parents=True)
+    (sources / "src" / "index.html").write_text("<!doctype html>")
+    (sources / "src" / "sw.js").write_text(f"const BUILD = '{web.BUILD_ID_PLACEHOLDER}';")
+    dist.mkdir()
+    for name in web.RUNTIME_FILES:
+        (dist / name).write_bytes(b"ort")
+    monkeypatch.setattr(web, "runtime_dist", lambda web_demo: dist)
+    monkeypatch.setattr(web, "read_metadata", lambda file: {"precision": file.stem.split("_")[1]})
+
+    def build(out, **kwargs):
+        return web.build_site(export, out, golden_count=0, web_demo=sources, **kwargs)
+
+    return build
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_failed_build_leaves_the_earlier_site_whole_and_the_next_build_works(stub_build, tmp_path, monkeypatch):
+    out = tmp_path / "sites" / "site"
+    first = stub_build(out)
+    assert first.app_model == "model_fp32.onnx" and (out / SITE_FILE).is_file()
+    before = _snapshot(out)
+
+    def disk_full(*args):
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(web, "_finish", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            stub_build(out, app_file="model_int8.onnx")
+    assert _snapshot(out) == before, "a failed build must not touch the earlier site"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["site"], "the temporary build folder must go"
+
+    again = stub_build(out, app_file="model_int8.onnx")
+    assert again.app_model == "model_int8.onnx" and json.loads((out / SITE_FILE).read_text())["app_model"] == (
+        "models/model_int8.onnx")
+    assert sorted(again.files) == sorted(_snapshot(out)) and sorted(p.name for p in out.parent.iterdir()) == ["site"]
+
+
+def test_build_checks_the_app_model_before_writing(stub_build, tmp_path):
+    with pytest.raises(InputError, match=r"--app-model nope\.onnx: not among the ONNX files"):
+        stub_build(tmp_path / "new" / "site", app_file="nope.onnx")
+    assert not (tmp_path / "new" / "site").exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert stub_build(empty).out == empty and (empty / SITE_FILE).is_file()
+    with pytest.raises(InputError, match="name the site's own folder"):
+        stub_build(tmp_path / "sub" / "..")
 
 
 @pytest.fixture
@@ -125,6 +186,17 @@ def test_server_isolates_types_and_takes_valid_rows_only(served):
     status, reply = _post(url + "bench_rows", {"device": "Pixel 7", "rows": [{**row, "p50": 2.0}]})
     assert status == 400 and "POST /bench_rows row 1 ('model_fp32.onnx'): unknown field 'p50'" in reply["error"]
     assert len(list((site / ROWS_FOLDER).iterdir())) == 1, "a refused file must not stay behind"
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"{not json", r"POST /bench_rows: not valid JSON \(.* line 1, column 2\)"),
+    (b"\xff[]", r"POST /bench_rows: not UTF-8 text"),
+    (b'{"device": "P", "rows": []}', r"POST /bench_rows: expected a non-empty list"),
+])
+def test_refused_rows_name_the_request_and_write_nothing(tmp_path, body, message):
+    with pytest.raises(InputError, match=message):
+        save_rows(tmp_path, body)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_serve_refuses_a_folder_that_is_no_site(tmp_path, capsys):

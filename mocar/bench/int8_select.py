@@ -7,8 +7,9 @@ than fp32, ONNX U8S8 Conv/Gemm-only and TFLite dynamic-range faster), so it is m
 1. :func:`select_int8` exports the fp32 file and every candidate flavour of each runtime with
    :func:`mocar.export.run.export_run` (:data:`mocar.quantize.request.OFFERED`);
 2. :func:`select_int8_exports` benchmarks that folder (or any export folder holding several int8
-   files, ``mocar bench --select``) on the *validation* split with :func:`mocar.bench.suite.run`,
-   so the test split stays unseen by the choice;
+   files, ``mocar bench --select``) on its *selection* images (train images outside calibration,
+   :mod:`mocar.data.image_roles`) with :func:`mocar.bench.suite.run`, so the report's parity set
+   and the test split stay unseen by the choice;
 3. :func:`mocar.quantize.select.select_from_rows` (pure) keeps, per runtime, the fastest int8 row
    that meets the parity policy, or none, saying why;
 4. optionally (``prune=True``, what ``mocar export --int8 auto`` does)
@@ -32,19 +33,25 @@ from mocar.runtime.policy import load_policy
 
 
 def select_int8_exports(exports_dir: str | Path, data_dir: str | Path | None = None, policy: str | Path | None = None,
-                        split: str = "val", threads: tuple[int, ...] = (2,), runs: int = 30, warmup: int = 3,
+                        threads: tuple[int, ...] = (2,), runs: int = 30, warmup: int = 3,
                         out: str | Path | None = None, min_speedup: float | None = None,
-                        progress: bool = True) -> dict[str, Selection]:
+                        progress: bool = True, split: str | None = None) -> dict[str, Selection]:
     """Benchmarks an export folder holding several int8 files and selects per runtime (``mocar bench --select``).
 
-    Writes the full bench report and ``int8_selection.json``/``.md`` into ``out`` (default
-    ``EXPORTS/int8_selection``).
+    The choice is made on the folder's *selection* images (its validation parity set,
+    :mod:`mocar.data.image_roles`), never on the images of the final report; the accuracy figures
+    come from the same images unless ``split`` names a labelled split. The policy's ``min_images``
+    does not apply here: the choice ranks candidates on the images there are, and the gate with
+    ``min_images`` is ``mocar bench --check`` on the report's parity set. Writes the full bench report
+    and ``int8_selection.json``/``.md`` into ``out`` (default ``EXPORTS/int8_selection``).
     """
     out = Path(out or Path(exports_dir) / "int8_selection")
-    result = run(exports_dir, data_dir, split, threads, runs, warmup, policy=policy, out=out, progress=progress)
-    selections = select_from_rows(result["rows"], load_policy(policy), max(threads), min_speedup)
-    write_selection(selections, out, {"exports": str(exports_dir), "split": split, "threads": max(threads),
-                                      "runs": runs, "policy": str(policy or "default"), "min_speedup": min_speedup})
+    result = run(exports_dir, data_dir, split, threads, runs, warmup, policy=policy, out=out, progress=progress,
+                 selection=True)
+    selections = select_from_rows(result["rows"], load_policy(policy), max(threads), min_speedup, min_images=0)
+    write_selection(selections, out, {"exports": str(exports_dir), "split": result["split"],
+                                      "images": result["parity_set"], "threads": max(threads), "runs": runs,
+                                      "policy": str(policy or "default"), "min_speedup": min_speedup})
     return selections
 
 
@@ -64,7 +71,7 @@ def refuse_auto_conflicts(formats_given: bool, precisions_given: bool, checkpoin
 
 def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path | None = None,
                 candidates: Mapping[str, Sequence[str]] | None = None, policy: str | Path | None = None,
-                split: str = "val", threads: tuple[int, ...] = (2,), runs: int = 30, calib_images: int = 300,
+                threads: tuple[int, ...] = (2,), runs: int = 30, calib_images: int = 300,
                 input_size: int | None = None, min_speedup: float | None = None, prune: bool = False,
                 progress: bool = True) -> dict[str, Selection]:
     """Exports every int8 candidate of a trained run, benchmarks them, keeps the fastest passing per runtime.
@@ -75,7 +82,6 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
         data_dir: Prepared data folder, if it moved since training.
         candidates: ``{format: [flavour, ...]}`` (default :data:`~mocar.quantize.request.OFFERED`: all of them).
         policy: Parity policy YAML (default: the packaged one).
-        split: Split the choice is made on (validation by default; keep the test split unseen).
         threads: Thread counts to time; the largest decides.
         runs: Timed batch-1 runs per file.
         calib_images: Calibration images for the calibrated flavours.
@@ -94,7 +100,7 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
     export_run(run_dir, out_dir, formats=list(candidates), precisions=["fp32", "int8"], input_size=input_size,
                calib_images=calib_images, progress=progress, data=None if data_dir is None else str(data_dir),
                int8=Int8Request(**{**OFFERED, **candidates}))
-    selections = select_int8_exports(out_dir, data_dir, policy, split, threads, runs,
+    selections = select_int8_exports(out_dir, data_dir, policy, threads, runs,
                                      out=Path(out_dir) / "int8_selection", min_speedup=min_speedup, progress=progress)
     if prune:
         prune_unselected(out_dir, selections)

@@ -22,12 +22,15 @@ from mocar.bench.evidence import Evidence
 from mocar.bench.rows import REFERENCE_FILE
 
 Column = tuple[str, str, str]  # (row key, title, format)
+INTERVAL = " []"  # a format ending in this also prints the row's <key>_low/<key>_high as "[low, high]"
 SOURCE_COLUMNS: list[Column] = [("folder", "source", "{}"), ("model", "model", "{}")]
 COLUMNS: list[Column] = [
     ("export", "file", "{}"), ("precision", "prec", "{}"), ("flavour", "flavour", "{}"), ("status", "status", "{}"),
-    ("simulated", "sim", "{}"), ("threads", "thr", "{}"), ("size_mb", "MB", "{:.2f}"), ("top1", "top-1", "{:.4f}"),
-    ("delta_top1", "Δtop-1 pt", "{:+.2f}"), ("agreement", "agree %", "{:.2f}"), ("year_mae", "year MAE", "{:.1f}"),
-    ("delta_mae_rel", "ΔMAE %", "{:+.2f}"), ("psnr_logits", "PSNR dB", "{:.1f}"),
+    ("simulated", "sim", "{}"), ("threads", "thr", "{}"), ("size_mb", "MB", "{:.2f}"),
+    ("agreement", "agree % [95 % CI]", "{:.2f}" + INTERVAL), ("parity_images", "n", "{}"),
+    ("top1", "top-1", "{:.4f}"), ("delta_top1", "Δtop-1 pt [95 % CI]", "{:+.2f}" + INTERVAL),
+    ("labelled_images", "n lab", "{}"), ("year_mae", "year MAE", "{:.1f}"),
+    ("delta_mae_rel", "ΔMAE % [95 % CI]", "{:+.2f}" + INTERVAL), ("psnr_logits", "PSNR dB", "{:.1f}"),
     ("retrieval_overlap5", "NN@5", "{:.3f}"), ("p50_ms", "p50 ms", "{:.2f}"), ("speedup_vs_fp32", "× fp32", "{:.2f}")]
 OPTIONAL_COLUMNS: list[Column] = [("mean_ms", "mean ms", "{:.2f}"), ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
                                   ("peak_memory_mb", "tool peak MB", "{:.0f}")]
@@ -48,11 +51,20 @@ def columns_for(rows: Sequence[dict[str, Any]]) -> list[Column]:
     return columns[:-1] + mean + columns[-1:] + memory + (FIRST_COLUMNS if len(local) > 1 else [])
 
 
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and not np.isfinite(value))
+
+
 def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
     value = row.get(key)
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+    if _missing(value):
         return "–"
-    return fmt.format(value)
+    if not fmt.endswith(INTERVAL):
+        return fmt.format(value)
+    fmt = fmt[: -len(INTERVAL)]
+    low, high = row.get(f"{key}_low"), row.get(f"{key}_high")
+    interval = "" if _missing(low) or _missing(high) else f" [{fmt.format(low)}, {fmt.format(high)}]"
+    return fmt.format(value) + interval
 
 
 def format_bench_table(rows: list[dict[str, Any]]) -> str:
@@ -89,12 +101,57 @@ def memory_line(rows: Sequence[dict[str, Any]]) -> str:
             "model's own share.")
 
 
+def title(result: dict[str, Any]) -> str:
+    """What the figures rest on: the parity set and the labelled images, with their n."""
+    described = result.get("parity_set")
+    if not described:
+        return f"mocar bench — {result['split']} split, {result['images']} images"
+    splits = ", ".join(f"{k} {v}" for k, v in described.get("parity_splits", {}).items())
+    return (f"mocar bench — parity on {described['parity_images']} images ({described['kind']} set"
+            + (f": {splits}" if splits else "") + f"); accuracy on {described['labelled_images']} labelled images "
+            f"({described['labelled_split']})")
+
+
+def verdict_summary(verdicts: Sequence[dict[str, Any]]) -> str:
+    """One line for the terminal: how many checks pass, and how many rest on too few images or sit within noise."""
+    failed = [v for v in verdicts if not v["passed"]]
+    few = sum(v["too_few_images"] for v in verdicts)
+    noisy = sum(v["within_noise"] for v in verdicts)
+    return (f"parity policy: {len(verdicts) - len(failed)} of {len(verdicts)} checks pass"
+            + (f"; {few} on too few images" if few else "") + (f"; {noisy} within noise" if noisy else "")
+            + " (details: report.md, 'Parity policy')")
+
+
+def verdict_lines(verdicts: Sequence[dict[str, Any]]) -> list[str]:
+    """The parity policy's checks: each figure with its interval and n, and why it fails or is doubtful."""
+    if not verdicts:
+        return []
+    failed = sum(not v["passed"] for v in verdicts)
+    few = sum(v["too_few_images"] for v in verdicts)
+    noisy = sum(v["within_noise"] for v in verdicts)
+    lines = [f"## Parity policy: {len(verdicts) - failed} of {len(verdicts)} checks pass", "",
+             "Each bound is judged on the point estimate. \"too few images\": measured on fewer images than the "
+             "policy's min_images (fails). \"within noise\": the 95 % interval contains the bound — the data cannot "
+             f"tell on which side the truth lies ({noisy} such checks; {few} on too few images).", "",
+             "| file | metric | measured [95 % CI] | n | required | verdict |", "|---|---|---|---|---|---|"]
+    for v in verdicts:
+        interval = f" [{v['low']:.4g}, {v['high']:.4g}]" if v["low"] is not None and v["high"] is not None else ""
+        measured = "–" if v["measured"] is None else f"{v['measured']:.4g}{interval}"
+        flags = [f"too few images ({v['images']})"] if v["too_few_images"] else []
+        flags += ["within noise"] if v["within_noise"] else []
+        verdict = ("pass" if v["passed"] else "**FAIL**") + (f" — {', '.join(flags)}" if flags else "")
+        op = ">=" if v["bound"] == "min" else "<="
+        lines.append(f"| {v['export']} | {v['metric']} | {measured} | {v['images'] if v['images'] is not None else '–'} "
+                     f"| {op} {v['threshold']:g} | {verdict} |")
+    return lines + [""]
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """``report.md``: header, machine, the table, flipped predictions."""
     rows = result["rows"]
     folders = result.get("folders") or []
     memory = memory_line(rows)
-    lines = [f"# mocar bench — {result['split']} split, {result['images']} images", "", _machine_line(rows)]
+    lines = [f"# {title(result)}", "", _machine_line(rows)]
     if len(folders) > 1:
         lines += ["", "Folders (each against its own float reference; \"vs 1st\" columns against the first):"]
         lines += [f"{i + 1}. `{f['label']}` — {f['model']} ({f['path']})" for i, f in enumerate(folders)]
@@ -104,7 +161,8 @@ def markdown_report(result: dict[str, Any]) -> str:
               + (" `mean ms`: rows whose tool reports a mean but no median (LiteRT benchmark_model); their `× fp32` "
                  "compares means." if any(c[0] == "mean_ms" for c in columns_for(rows)) else ""), "",
               *([memory, ""] if memory else []),
-              format_bench_table(rows), "", "## Flipped predictions (first 5 per export)", ""]
+              format_bench_table(rows), "", *verdict_lines(result.get("verdicts") or []),
+              "## Flipped predictions (first 5 per export)", ""]
     multi = len(folders) > 1
     for p in result["parity"]:
         if p["flips"]:
@@ -146,11 +204,28 @@ POINT_COLUMNS: list[Column] = [("point", "#", "{}"), ("folder", "source", "{}"),
                                ("pareto_mark", "Pareto front", "{}")]
 
 
+VERDICT_COLUMNS: list[Column] = [("export", "file", "{}"), ("metric", "metric", "{}"),
+                                 ("measured", "measured [95 % CI]", "{:.4g}" + INTERVAL), ("images", "n", "{}"),
+                                 ("required", "required", "{}"), ("verdict", "verdict", "{}")]
+
+
+def _html_verdicts(verdicts: Sequence[dict[str, Any]]) -> list[str]:
+    if not verdicts:
+        return []
+    lines = verdict_lines(verdicts)
+    shown = [{**v, "measured_low": v["low"], "measured_high": v["high"],
+              "required": f"{'>=' if v['bound'] == 'min' else '<='} {v['threshold']:g}",
+              "verdict": line.rsplit("|", 2)[-2].strip().replace("**", "")}
+             for v, line in zip(verdicts, lines[-1 - len(verdicts):-1])]
+    return [f"<h2>{html.escape(lines[0][3:])}</h2>", f"<p>{html.escape(lines[2])}</p>",
+            _html_table(shown, VERDICT_COLUMNS)]
+
+
 def html_report(result: dict[str, Any], markdown: str, evidence: Sequence[Evidence] = ()) -> str:
     """One self-contained HTML page: plots (base64 PNG), the point key, the table, the flips."""
     rows = result["rows"]
     points = [{**p, "pareto_mark": "★" if p["pareto"] else ""} for p in plots.plotted_rows(rows)]
-    parts = [f"<h1>mocar bench — {html.escape(str(result['split']))} split, {result['images']} images</h1>",
+    parts = [f"<h1>{html.escape(title(result))}</h1>",
              f"<p>{html.escape(_machine_line(rows))}</p>",
              "<h2>Accuracy vs latency</h2>", _img(plots.pareto_png(points), "accuracy vs latency"),
              _html_table(points, POINT_COLUMNS if len({p.get('folder') for p in points}) > 1
@@ -163,7 +238,7 @@ def html_report(result: dict[str, Any], markdown: str, evidence: Sequence[Eviden
     if confusion:
         parts += [f"<h2>Confusion-matrix difference of the worst export ({html.escape(confusion[1])})</h2>",
                   _img(confusion[0], "confusion difference")]
-    parts += ["<h2>All rows</h2>", _html_table(rows, columns_for(rows)),
+    parts += ["<h2>All rows</h2>", _html_table(rows, columns_for(rows)), *_html_verdicts(result.get("verdicts") or []),
               f"<pre>{html.escape(markdown.split('## Flipped', 1)[-1])}</pre>"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>mocar bench</title><style>{_STYLE}</style>"
             f"</head><body>{''.join(parts)}</body></html>")

@@ -14,8 +14,10 @@ Groups:
   ``baseline_rss_mb`` (desktop: a fresh child process, see :mod:`mocar.bench.memory`);
 * machine — ``cpu``, ``cores``, ``python``, ``system``, ``load_1m``, ``device``, ``os``, ``runtime``,
   ``runtime_version``, ``delegate``;
-* parity (vs the float reference; left out by an app that cannot compute them) — ``top1``,
-  ``delta_top1``, ``agreement``, ``year_mae``, ``delta_mae``, ``delta_mae_rel``, ``psnr_logits``,
+* parity (vs the float reference; left out by an app that cannot compute them) — ``parity_set``,
+  ``parity_images`` and ``labelled_images`` (the n behind each figure), ``top1``, ``delta_top1``
+  (+ ``_low``/``_high`` 95 % interval, ``_p`` McNemar), ``agreement`` (+ ``_low``/``_high``),
+  ``year_mae``, ``delta_mae`` and ``delta_mae_rel`` (+ intervals), ``year_shift``, ``psnr_logits``,
   ``max_abs_logits``, ``embedding_cosine_mean``, ``embedding_cosine_p1``, ``retrieval_overlap5``;
 * computed by ``mocar bench`` (recomputed if present) — ``size_ratio``, ``speedup_vs_fp32``,
   ``delta_top1_vs_first``, ``speedup_vs_first``, ``size_ratio_vs_first``.
@@ -83,12 +85,27 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "runtime": (_TEXT, "machine", "runtime library, e.g. 'LiteRT'"),
     "runtime_version": (_TEXT, "machine", "runtime library version"),
     "delegate": (_TEXT, "machine", "accelerator/delegate, e.g. xnnpack, gpu, nnapi"),
-    "top1": (_NUMBER, "parity", "top-1 accuracy on the split, fraction in [0, 1]"),
+    "parity_set": (_TEXT, "parity", "which images the parity figures come from: report (every prepared image "
+                   "outside calibration and int8 selection), selection, sample (--parity-images) or folder"),
+    "parity_images": (_INT, "parity", "number of images behind agreement, PSNR, cosine, overlap and year shift"),
+    "labelled_images": (_INT, "parity", "number of labelled images behind top-1, delta_top1, year MAE and ΔMAE"),
+    "top1": (_NUMBER, "parity", "top-1 accuracy on the labelled images, fraction in [0, 1]"),
     "delta_top1": (_NUMBER, "parity", "top-1 minus the reference's, percentage points"),
-    "agreement": (_NUMBER, "parity", "same top-1 as the reference, percent"),
+    "delta_top1_low": (_NUMBER, "parity", "95 % interval of delta_top1, lower end (paired bootstrap), points"),
+    "delta_top1_high": (_NUMBER, "parity", "95 % interval of delta_top1, upper end, points"),
+    "delta_top1_p": (_NUMBER, "parity", "exact McNemar p-value of 'as accurate as the reference'"),
+    "agreement": (_NUMBER, "parity", "same top-1 as the reference, percent of the parity images"),
+    "agreement_low": (_NUMBER, "parity", "95 % Wilson interval of agreement, lower end, percent"),
+    "agreement_high": (_NUMBER, "parity", "95 % Wilson interval of agreement, upper end, percent"),
     "year_mae": (_NUMBER, "parity", "year mean absolute error, years"),
     "delta_mae": (_NUMBER, "parity", "year MAE minus the reference's, years"),
+    "delta_mae_low": (_NUMBER, "parity", "95 % interval of delta_mae, lower end (paired bootstrap), years"),
+    "delta_mae_high": (_NUMBER, "parity", "95 % interval of delta_mae, upper end, years"),
     "delta_mae_rel": (_NUMBER, "parity", "year MAE change relative to the reference's, percent"),
+    "delta_mae_rel_low": (_NUMBER, "parity", "95 % interval of delta_mae_rel, lower end, percent"),
+    "delta_mae_rel_high": (_NUMBER, "parity", "95 % interval of delta_mae_rel, upper end, percent"),
+    "year_shift": (_NUMBER, "parity", "mean absolute difference of the predicted year from the reference's, years "
+                   "(parity images, no labels)"),
     "psnr_logits": (_NUMBER, "parity", "PSNR of the logits vs the reference, dB"),
     "max_abs_logits": (_NUMBER, "parity", "largest absolute logit difference"),
     "embedding_cosine_mean": (_NUMBER, "parity", "mean cosine of the embedding vs the reference"),
@@ -176,31 +193,54 @@ def model_label(metadata: dict[str, Any]) -> str:
     return " · ".join(dict.fromkeys(parts)) or str(model.get("name") or model.get("architecture") or "unknown model")
 
 
+def parse_imported_rows(data: Any, where: str) -> list[dict[str, Any]]:
+    """Validates the decoded JSON of an import file (see the module docstring for its two shapes).
+
+    Args:
+        data: The decoded JSON value.
+        where: Its source for messages (a file, or e.g. ``POST /bench_rows``); rows are named ``WHERE row N``.
+
+    Raises:
+        InputError: Naming ``where`` if the value has the wrong shape or any row is invalid.
+    """
+    defaults: dict[str, Any] = {}
+    if isinstance(data, dict):
+        if not isinstance(data.get("rows"), list):
+            raise InputError(f"{where}: an object must hold a 'rows' list (or give a JSON list of rows)")
+        defaults = {k: v for k, v in data.items() if k != "rows"}
+        data = data["rows"]
+    if not isinstance(data, list) or not data:
+        raise InputError(f"{where}: expected a non-empty list of rows or {{'rows': [...]}}")
+    for name in defaults:
+        if name not in FIELDS:
+            raise InputError(_field_error(f"{where} (top level)", name))
+    return [validate_row({**defaults, **row} if isinstance(row, dict) else row, f"{where} row {i + 1}")
+            for i, row in enumerate(data)]
+
+
+def decode_json_bytes(raw: bytes, where: str) -> Any:
+    """UTF-8 JSON text -> its value (an import file's bytes, or a POSTed body).
+
+    Raises:
+        InputError: Naming ``where`` and the position if the bytes are not UTF-8 or not JSON.
+    """
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(f"{where}: not UTF-8 text ({err.reason} at byte {err.start})") from err
+    except json.JSONDecodeError as err:
+        raise InputError(f"{where}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from err
+
+
 def load_imported_rows(path: str | Path) -> list[dict[str, Any]]:
-    """Reads and validates an import file (see the module docstring for its two shapes).
+    """Reads an import file and validates it with :func:`parse_imported_rows`.
 
     Raises:
         InputError: If the file is missing, not JSON, has the wrong shape or any invalid row.
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError as err:
         raise InputError(f"{path}: import file not found") from err
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from err
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}, column {err.colno})") from err
-    defaults: dict[str, Any] = {}
-    if isinstance(data, dict):
-        if not isinstance(data.get("rows"), list):
-            raise InputError(f"{path}: an object must hold a 'rows' list (or give a JSON list of rows)")
-        defaults = {k: v for k, v in data.items() if k != "rows"}
-        data = data["rows"]
-    if not isinstance(data, list) or not data:
-        raise InputError(f"{path}: expected a non-empty list of rows or {{'rows': [...]}}")
-    for name in defaults:
-        if name not in FIELDS:
-            raise InputError(_field_error(f"{path} (top level)", name))
-    return [validate_row({**defaults, **row} if isinstance(row, dict) else row, f"{path} row {i + 1}")
-            for i, row in enumerate(data)]
+    return parse_imported_rows(decode_json_bytes(raw, str(path)), str(path))

@@ -40,21 +40,19 @@ from mocar.bench.junit import write_junit
 from mocar.bench.machine import load_1m, machine_fields
 from mocar.bench.memory import PROBE_RUNS, MemoryProbeError, probe_memory
 from mocar.bench.report import format_bench_table, write_results
-from mocar.bench.retrieval import neighbour_overlap
+from mocar.bench.figures import flipped, parity_figures, subset
+from mocar.bench.parity_set import ParitySet, build_parity_set, folder_roles
 from mocar.bench.rows import REFERENCE_FILE, comparable_latencies, load_imported_rows, model_label
 from mocar.data.dataset import PreparedData
 from mocar.data.images import load_rgb
 from mocar.errors import InputError
-from mocar.runtime import parity
-from mocar.runtime.policy import evaluate_policy, load_policy, raise_on_violations
+from mocar.runtime.policy import CheckResult, evaluate_policy, load_policy, raise_on_violations
 from mocar.runtime.preprocessing import Preprocessing
 from mocar.runtime.runners import open_runner
 from mocar.train.run_files import load_trained_run
 
-RETRIEVAL_K = 5
-
 __all__ = ["REFERENCE_FILE", "ExportFolder", "Evidence", "decode_split", "format_bench_table", "open_folders",
-           "parity_row", "run", "time_runner"]
+           "run", "time_runner"]
 
 
 @dataclass
@@ -164,39 +162,6 @@ def memory_fields(path: Path, images: np.ndarray, threads: int, warmup: int, sim
         return {"peak_rss_mb": None, "baseline_rss_mb": None}
 
 
-def parity_row(ref: dict[str, np.ndarray], out: dict[str, np.ndarray], targets: np.ndarray,
-               years: np.ndarray | None) -> dict[str, Any]:
-    """Task-level parity of one export vs the reference (percent / points / relative %).
-
-    Includes ``retrieval_overlap5`` (:func:`mocar.bench.retrieval.neighbour_overlap`) when both
-    have an ``embedding`` output and the split has more than 5 images.
-    """
-    row = {"top1": parity.accuracy(out["logits"], targets),
-           "delta_top1": 100.0 * parity.accuracy_delta(ref["logits"], out["logits"], targets),
-           "agreement": 100.0 * parity.top1_agreement(ref["logits"], out["logits"]),
-           "psnr_logits": parity.psnr(ref["logits"], out["logits"]),
-           "max_abs_logits": parity.max_abs_error(ref["logits"], out["logits"])}
-    if "embedding" in out and "embedding" in ref:
-        stats = parity.cosine_stats(ref["embedding"], out["embedding"])
-        row.update({"embedding_cosine_mean": stats["mean"], "embedding_cosine_p1": stats["p01"]})
-        if len(targets) > RETRIEVAL_K:
-            row[f"retrieval_overlap{RETRIEVAL_K}"] = neighbour_overlap(ref["embedding"], out["embedding"], RETRIEVAL_K)
-    if years is not None and "year" in out:
-        ref_mae, mae = parity.mean_abs_year_error(ref["year"], years), parity.mean_abs_year_error(out["year"], years)
-        row.update({"year_mae": mae, "delta_mae": mae - ref_mae,
-                    "delta_mae_rel": 100.0 * (mae - ref_mae) / ref_mae if ref_mae else 0.0})
-    return row
-
-
-def flipped(ids: list[str], ref_logits: np.ndarray, logits: np.ndarray, labels: list[str]) -> list[dict[str, Any]]:
-    """Images whose top-1 changed, most confident reference first."""
-    a, b = parity.top1(ref_logits), parity.top1(logits)
-    margin = parity.top1_margin(ref_logits)
-    order = [int(i) for i in np.argsort(-margin) if a[i] != b[i]]
-    return [{"id": ids[i], "reference": labels[a[i]], "export": labels[b[i]], "reference_margin": float(margin[i])}
-            for i in order]
-
-
 def _calendar_years(outputs: dict[str, np.ndarray], metadata: dict[str, Any]) -> dict[str, np.ndarray]:
     """The files output a normalised year; metadata says how to turn it into calendar years."""
     year = metadata.get("year")
@@ -211,56 +176,62 @@ def _targets(frame, metadata: dict[str, Any]) -> np.ndarray:
 
 
 @dataclass
-class _Split:
-    """The decoded split shared by every folder (images cached per preprocessing contract)."""
+class _Images:
+    """The parity set's images, decoded once per preprocessing contract and shared by every folder."""
 
-    frame: Any
-    name: str
+    plan: ParitySet
     progress: bool
-    images: dict[str, np.ndarray] = field(default_factory=dict)
+    decoded: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def decoded(self, metadata: dict[str, Any]) -> np.ndarray:
+    def for_file(self, metadata: dict[str, Any]) -> np.ndarray:
         # The layout is the first file's; runners all take NCHW, so it must not split the cache.
         preprocessing = dataclasses.replace(Preprocessing.from_metadata(metadata), layout="NCHW")
         key = repr(preprocessing)
-        if key not in self.images:
-            self.images[key] = decode_split(self.frame, preprocessing, self.progress)
-        return self.images[key]
+        if key not in self.decoded:
+            self.decoded[key] = decode_split(self.plan.frame, preprocessing, self.progress)
+        return self.decoded[key]
 
 
-def bench_folder(folder: ExportFolder, split: _Split, threads: Sequence[int], runs: int, warmup: int,
+def bench_folder(folder: ExportFolder, images: _Images, threads: Sequence[int], runs: int, warmup: int,
                  machine: dict[str, Any], memory: bool = True) -> tuple[list[dict], list[dict], list[Evidence]]:
     """Parity, latency and (with ``memory``) peak memory of every file of one folder vs its own ``model.pt``.
 
-    Peak memory is measured once per file, at the largest thread count, in a child process
-    (:func:`memory_fields`); its figures go into every thread row of that file.
+    Parity figures come from the parity images, accuracy figures from the labelled ones
+    (:mod:`mocar.bench.figures`). Peak memory is measured once per file, at the largest thread
+    count, in a child process (:func:`memory_fields`); its figures go into every thread row of that file.
 
     Returns:
         (rows: one per file x threads, parity rows: one per file with its flips, plot evidence).
     """
-    images = split.decoded(folder.metadata)
-    targets = _targets(split.frame, folder.metadata)
-    years = split.frame["year"].to_numpy(float) if folder.metadata.get("year") else None
-    ref_out = _calendar_years(open_runner(folder.path / REFERENCE_FILE, max(threads)).run(images), folder.metadata)
-    labels, ids = list(folder.metadata["labels"]["names"]), split.frame["id"].astype(str).tolist()
+    plan, inputs = images.plan, images.for_file(folder.metadata)
+    labelled = plan.frame.iloc[plan.labelled]
+    targets = _targets(labelled, folder.metadata) if len(plan.labelled) else None
+    years = labelled["year"].to_numpy(float) if folder.metadata.get("year") and targets is not None else None
+    ref_out = _calendar_years(open_runner(folder.path / REFERENCE_FILE, max(threads)).run(inputs), folder.metadata)
+    labels = list(folder.metadata["labels"]["names"])
+    parity_ids = plan.frame["id"].astype(str).to_numpy()[plan.parity].tolist()
     entries = [{"file": REFERENCE_FILE, "format": "torch", "precision": "fp32", "flavour": "reference",
                 "size_bytes": (folder.path / REFERENCE_FILE).stat().st_size, "status": "reference"}] + folder.entries
     rows, parity_rows, evidence = [], [], []
-    for entry in tqdm(entries, desc=f"benchmarking {folder.label}", unit="file", disable=not split.progress):
+    for entry in tqdm(entries, desc=f"benchmarking {folder.label}", unit="file", disable=not images.progress):
         path = folder.path / entry["file"]
         runner = open_runner(path, max(threads))
-        outputs = ref_out if entry["status"] == "reference" else _calendar_years(runner.run(images), runner.metadata)
+        outputs = ref_out if entry["status"] == "reference" else _calendar_years(runner.run(inputs), runner.metadata)
         base = {"folder": folder.label, "model": folder.model, "export": entry["file"], "format": entry["format"],
                 "input_size": Preprocessing.from_metadata(runner.metadata, str(path)).input_size,
                 "precision": entry["precision"], "flavour": entry.get("flavour"), "status": entry["status"],
                 "simulated": bool(runner.simulated), "imported": False, "size_mb": entry["size_bytes"] / 1e6,
-                **parity_row(ref_out, outputs, targets, years)}
-        parity_rows.append({**base, "flips": flipped(ids, ref_out["logits"], outputs["logits"], labels)[:20]})
-        evidence.append(Evidence(folder.label, entry["file"], labels, targets, _plotted(ref_out), _plotted(outputs)))
+                "parity_set": plan.kind,
+                **parity_figures(ref_out, outputs, plan.parity, plan.labelled, targets, years)}
+        flips = flipped(parity_ids, ref_out["logits"][plan.parity], outputs["logits"][plan.parity], labels)
+        parity_rows.append({**base, "flips": flips[:20]})
+        if targets is not None:
+            evidence.append(Evidence(folder.label, entry["file"], labels, targets,
+                                     _plotted(subset(ref_out, plan.labelled)), _plotted(subset(outputs, plan.labelled))))
         del runner  # its memory (and threads) must not weigh on the timings below
-        peak = memory_fields(path, images, max(threads), warmup, base["simulated"]) if memory else {}
+        peak = memory_fields(path, inputs, max(threads), warmup, base["simulated"]) if memory else {}
         for t in threads:
-            rows.append({**base, "threads": t, **time_runner(path, images, t, runs, warmup), **peak, **machine,
+            rows.append({**base, "threads": t, **time_runner(path, inputs, t, runs, warmup), **peak, **machine,
                          "load_1m": load_1m()})
     return rows, parity_rows, evidence
 
@@ -307,17 +278,19 @@ def _check_id(row: dict[str, Any], qualified: bool) -> str:
     return f"{row['folder']}/{row['export']}" if qualified else str(row["export"])
 
 
-def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | None = None, split: str = "test",
-        threads: tuple[int, ...] = (1, 2), runs: int = 50, warmup: int = 5, policy: str | Path | None = None,
-        out: str | Path | None = None, check: bool = False, progress: bool = True,
-        imports: Sequence[str | Path] = (), memory: bool = True,
-        android: AndroidBenchConfig | None = None) -> dict[str, Any]:
+def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | None = None,
+        split: str | None = "test", threads: tuple[int, ...] = (1, 2), runs: int = 50, warmup: int = 5,
+        policy: str | Path | None = None, out: str | Path | None = None, check: bool = False, progress: bool = True,
+        imports: Sequence[str | Path] = (), memory: bool = True, android: AndroidBenchConfig | None = None,
+        parity_images: int | None = None, parity_dir: str | Path | None = None,
+        selection: bool = False) -> dict[str, Any]:
     """Benchmarks one or several export folders into one report (Python API of `mocar bench`).
 
     Args:
         exports_dir: An export folder, or a list of them (the first is the baseline of the "vs first" columns).
         data_dir: Prepared data folder (default: the first folder's training data).
-        split: ``train``, ``val`` or ``test``.
+        split: The labelled split of the accuracy figures (``train``, ``val``, ``test``; None: the
+            parity images themselves, which must then be labelled).
         threads: Thread counts to time.
         runs: Timed batch-1 runs per file and thread count.
         warmup: Untimed runs before them.
@@ -329,6 +302,11 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
         memory: Measure each file's peak RSS in a child process (:mod:`mocar.bench.memory`).
         android: Also benchmark every ``.tflite`` file on a phone (:mod:`mocar.bench.android`); its rows
             join the report like imported rows.
+        parity_images: Measure the parity figures on a seeded sample of this many images (default:
+            every prepared image outside the folders' calibration and selection images).
+        parity_dir: Measure them on the photos of this folder instead (no labels needed).
+        selection: Measure them on the folders' selection images (the validation parity set of the
+            int8 choice; :mod:`mocar.data.image_roles`).
 
     Returns:
         ``{"rows", "parity", "out", "split", "images", "folders"}`` (+ ``"checks"`` with ``check``).
@@ -348,8 +326,10 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
         imported += bench_on_device(android, [f.path for f in folders])
     out = Path(out or folders[0].path / "bench")
     out.mkdir(parents=True, exist_ok=True)
-    frame = PreparedData.load(data_dir or _data_dir_of(folders[0].manifest)).split(split)
-    decoded, machine = _Split(frame, split, progress), machine_fields()  # machine once per run, not per row
+    data = PreparedData.load(data_dir or _data_dir_of(folders[0].manifest))
+    plan = build_parity_set(data, [folder_roles(data, f.path, f.manifest) for f in folders], split,
+                            parity_images, parity_dir, selection)
+    decoded, machine = _Images(plan, progress), machine_fields()  # machine once per run, not per row
     rows, parity_rows, evidence = [], [], []
     for folder in folders:
         folder_rows, folder_parity, folder_evidence = bench_folder(folder, decoded, threads, runs, warmup, machine,
@@ -360,12 +340,15 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
     rows += imported
     add_ratios(rows)
     add_first_comparisons(rows, parity_rows, folders)
-    result = {"rows": rows, "parity": parity_rows, "out": str(out), "split": split, "images": len(frame),
+    described = plan.describe()
+    result = {"rows": rows, "parity": parity_rows, "out": str(out), "split": described["labelled_split"],
+              "images": described["parity_images"], "parity_set": described,
               "folders": [{"label": f.label, "path": str(f.path), "model": f.model} for f in folders],
               "imports": [str(p) for p in imports]}
+    checks = policy_checks(result, policy)  # in every report: n, intervals, "too few", "within noise"
+    result["verdicts"] = [verdict_record(c) for c in checks]
     write_results(result, out, evidence)
     if check:
-        checks = policy_checks(result, policy)
         write_junit(checks, out / "junit.xml")
         (out / "summary.md").write_text(_summary_md(checks), encoding="utf-8")
         result["checks"] = [c.describe() + (" PASS" if c.passed else " FAIL") for c in checks]
@@ -373,11 +356,19 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
     return result
 
 
-def policy_checks(result: dict[str, Any], policy: str | Path | None = None) -> list:
+def policy_checks(result: dict[str, Any], policy: str | Path | None = None) -> list[CheckResult]:
     """The parity policy applied to a :func:`run` result's exports (``folder/file`` names when several folders)."""
     qualified = len(result["folders"]) > 1
     checked = [{**r, "export": _check_id(r, qualified)} for r in result["parity"] if r["status"] != "reference"]
     return evaluate_policy(checked, load_policy(policy))
+
+
+def verdict_record(check: CheckResult) -> dict[str, Any]:
+    """One policy check as bench.json and the report keep it."""
+    return {"export": check.export, "metric": check.metric, "measured": check.measured, "low": check.low,
+            "high": check.high, "images": check.images, "bound": check.bound, "threshold": check.threshold,
+            "passed": check.passed, "too_few_images": check.too_few_images, "within_noise": check.within_noise,
+            "text": check.describe()}
 
 
 def _data_dir_of(manifest: dict[str, Any]) -> str:

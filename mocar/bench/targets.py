@@ -26,11 +26,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mocar.bench.speedups import RuntimeSummary, finite
+from mocar.bench.speedups import RUNTIMES, RuntimeSummary, finite
+from mocar.errors import InputError
 from mocar.runtime.policy import CheckResult, Policy, evaluate_policy
 
 OPS = {"min": ">=", "max": "<="}
-SPEED_RUNTIMES = ("onnx", "tflite")  # CoreML on Linux is simulated: its latency is not a runtime's
 SPEEDUP_FIELD = "speedup_vs_fp32"
 SPEED_TARGET = "speed-up vs fp32"
 
@@ -155,7 +155,7 @@ class TargetCheck:
 def judge_int8_rows(rows: Sequence[Mapping[str, Any]], targets: Int8Targets) -> list[TargetCheck]:
     """Judges every int8 row at ``targets.threads`` threads against every target.
 
-    The speed-up target applies to real runtimes only (:data:`SPEED_RUNTIMES`, not simulated);
+    The speed-up target applies to real runtimes only (:data:`mocar.bench.speedups.RUNTIMES`, not simulated);
     imported rows (phones) are skipped.
 
     Args:
@@ -169,7 +169,7 @@ def judge_int8_rows(rows: Sequence[Mapping[str, Any]], targets: Int8Targets) -> 
     for row in rows:
         if row.get("precision") != "int8" or row.get("threads") != targets.threads or row.get("imported"):
             continue
-        timed = row.get("format") in SPEED_RUNTIMES and not row.get("simulated")
+        timed = row.get("format") in RUNTIMES and not row.get("simulated")
         judged = [t for t in targets.targets() if timed or t.metric != SPEEDUP_FIELD]
         for target, check in judge_row(row, judged, "int8"):
             checks.append(TargetCheck(folder=str(row.get("folder", "")), export=str(row.get("export", "")),
@@ -211,8 +211,12 @@ def runtime_verdicts(checks: Sequence[TargetCheck]) -> list[dict[str, Any]]:
 
 def summary_lines(checks: Sequence[TargetCheck], targets: Int8Targets) -> list[str]:
     """One plain sentence per folder and runtime: met or not, and the speed-up against its target."""
+    return _summary_lines(runtime_verdicts(checks), targets)
+
+
+def _summary_lines(verdicts: Sequence[Mapping[str, Any]], targets: Int8Targets) -> list[str]:
     lines = []
-    for v in runtime_verdicts(checks):
+    for v in verdicts:
         verdict = (f"all targets met by {', '.join(v['passing_files'])}" if v["all_met"]
                    else "no int8 file meets every target")
         if v["best_speedup"] is not None:
@@ -229,15 +233,16 @@ def _fmt(value: float | None, spec: str = ".3g") -> str:
 
 def format_target_tables(checks: Sequence[TargetCheck], targets: Int8Targets) -> str:
     """Markdown: the targets, the per-runtime verdicts, then every check with its margin."""
+    verdicts = runtime_verdicts(checks)
     lines = [f"Targets at {targets.threads} threads: speed-up ≥ {targets.min_speedup:g}x (onnxruntime, TFLite), "
              f"size ≤ {targets.max_size_ratio:.0%} of fp32, agreement ≥ {targets.min_agreement:g} %, "
              f"Δtop-1 ≥ {targets.min_delta_top1:g} pt, ΔMAE ≤ +{targets.max_delta_mae_rel:g} %, "
              f"embedding cosine p1 ≥ {targets.min_cosine_p1:g}. CoreML on Linux is a PyTorch simulation: "
              "its int8 file is judged on size and parity only.", "",
-             *summary_lines(checks, targets), "",
+             *_summary_lines(verdicts, targets), "",
              "| folder | runtime | int8 files | best speed-up (file) | files meeting every target | misses per file |",
              "|---|---|---:|---|---|---|"]
-    for v in runtime_verdicts(checks):
+    for v in verdicts:
         best = "–" if v["best_speedup"] is None else f"{v['best_speedup']:.2f}x ({v['best_file']})"
         misses = "; ".join(f"{f}: {', '.join(m)}" for f, m in v["misses"].items() if m) or "none"
         lines.append(f"| {v['folder']} | {v['runtime']} | {len(v['files'])} | {best} | "
@@ -335,8 +340,16 @@ def judge_accuracy(teacher_eval: Mapping[str, Any], student_eval: Mapping[str, A
     """Student top-1 within ``top1_points`` and year MAE within ``year_mae_rel_pct`` of the teacher's.
 
     Args:
-        teacher_eval, student_eval: ``eval_test.json`` of each run (``top1`` as a fraction, ``year_mae``).
+        teacher_eval, student_eval: ``eval_test.json`` of each run (``top1`` as a fraction, ``year_mae``; a
+            missing ``year_mae`` leaves that target not measured).
+
+    Raises:
+        InputError: If either lacks ``top1`` (naming which run's file).
     """
+    for run, evaluation in (("teacher", teacher_eval), ("student", student_eval)):
+        if evaluation.get("top1") is None:
+            raise InputError(f"the {run}'s eval_test.json has no 'top1' (it holds {sorted(evaluation) or 'nothing'}); "
+                             f"write it with `mocar eval --run RUN --split test` on the {run} run")
     teacher_mae, student_mae = teacher_eval.get("year_mae"), student_eval.get("year_mae")
     row = {"export": "demo student", "top1_gap_points": 100.0 * (teacher_eval["top1"] - student_eval["top1"]),
            "year_mae_above_pct": (100.0 * (student_mae - teacher_mae) / teacher_mae

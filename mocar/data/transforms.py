@@ -52,11 +52,19 @@ def resize_square(image: Image.Image, size: int, interpolation: str) -> Image.Im
     return image.resize((size, size), INTERPOLATIONS[interpolation])
 
 
+def normalize_pixels(pixels: Image.Image | np.ndarray, mean, std) -> np.ndarray:
+    """uint8 RGB, channels last (HWC or NHWC) -> float32 ``(pixel / 255 - mean) / std``, still channels last.
+
+    The one copy of the arithmetic: training, evaluation and every exported file's reference data use it,
+    so their inputs agree bit for bit.
+    """
+    array = np.asarray(pixels, dtype=np.float32) / 255.0
+    return (array - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
 def to_normalized_tensor(image: Image.Image | np.ndarray, cfg: DataConfig) -> torch.Tensor:
     """HWC uint8 RGB -> CHW float32 normalised with the config's mean/std."""
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    mean, std = np.asarray(cfg.mean, np.float32), np.asarray(cfg.std, np.float32)
-    return torch.from_numpy(((array - mean) / std).transpose(2, 0, 1).copy())
+    return torch.from_numpy(normalize_pixels(image, cfg.mean, cfg.std).transpose(2, 0, 1).copy())
 
 
 def eval_transform(image: Image.Image, cfg: DataConfig) -> torch.Tensor:

@@ -21,13 +21,14 @@ from typing import Any
 import numpy as np
 
 from mocar.data.dataset import PreparedData
+from mocar.data.image_roles import ROLE_SEED, train_permutation
 from mocar.data.images import load_rgb
 from mocar.data.transforms import resize_square
 from mocar.runtime.preprocessing import normalize_images
 from mocar.runtime.runners.torch_runner import TorchRunner
 from mocar.utils.hashing import file_sha256
 
-CALIBRATION_SEED = 0
+CALIBRATION_SEED = ROLE_SEED
 
 
 def decode_images(paths: list[str], size: int, interpolation: str) -> np.ndarray:
@@ -40,7 +41,7 @@ def decode_images(paths: list[str], size: int, interpolation: str) -> np.ndarray
 
 def calibration_rows(num_train: int, count: int, seed: int = CALIBRATION_SEED) -> np.ndarray:
     """Row indices of the calibration images: the first ``count`` of a seeded permutation."""
-    return np.random.default_rng(seed).permutation(num_train)[: min(count, num_train)]
+    return train_permutation(num_train, seed)[: min(count, num_train)]
 
 
 @dataclass

@@ -34,6 +34,7 @@ from typing import Any
 
 import mocar
 from mocar.data.dataset import PreparedData
+from mocar.data.image_roles import ROLES_FILE, assign_roles
 from mocar.export.errors import ExportError, ParityError
 from mocar.export.job import ExportedFile, ExportJob
 from mocar.export.reference import ReferenceData, build_reference_data
@@ -141,7 +142,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
                checkpoint: str = "best", strict: bool = False, progress: bool = True, *, data: str | None = None,
                int8: Int8Request | None = None, options: dict[str, Any] | None = None,
                limits: ValidationLimits | None = None,
-               timeouts: dict[str, float] | None = None, threads: int = 2) -> dict[str, Any]:
+               timeouts: dict[str, float] | None = None, threads: int = 2,
+               selection_images: int | None = None) -> dict[str, Any]:
     """Exports, validates and describes a trained run's model in every requested format.
 
     Args:
@@ -160,6 +162,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
         limits: Validation tolerances (default :class:`ValidationLimits`).
         timeouts: Seconds per format export (default :data:`EXPORT_TIMEOUTS`).
         threads: Threads of the runtimes during validation.
+        selection_images: Train images outside calibration that form the validation parity set of
+            ``--int8 auto`` (:mod:`mocar.data.image_roles`; default: half of the rest, at most 1,000).
+            Calibration and selection ids go into ``image_roles.json``; ``mocar bench`` leaves them out
+            of its parity set.
 
     Returns:
         The manifest (also written to ``out_dir/manifest.json``).
@@ -178,7 +184,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, formats: Sequence[str] 
     model_file, reference, data_root = _prepare(run, out_dir, size, calib_images, data, progress)
     limits = limits or ValidationLimits()
     split_counts = _split_counts(data_root)
+    roles = assign_roles(PreparedData.load(data_root), reference.num_calibration, selection_images)
+    roles.save(out_dir)
     manifest = _new_manifest(run, model_file, reference, size, formats, precisions, limits)
+    manifest["image_roles"] = {"file": ROLES_FILE, **roles.to_dict()}
     for fmt in formats:
         metadata = build_metadata(run, "fp32", "float", fmt, input_size=size, split_counts=split_counts)
         job = ExportJob(model_file=model_file, out_dir=out_dir, input_size=size, precisions=precisions,
@@ -325,7 +334,9 @@ def _figures_text(entry: dict[str, Any]) -> str:
     if not figures:
         return ""
     if entry["precision"] == "int8":
-        parts = [f"agree {figures['top1_agreement']:.1%}", f"dacc {figures['accuracy_delta']:+.1%}"]
+        interval = figures.get("top1_agreement_interval")
+        ci = f" [{interval[0]:.1%}, {interval[1]:.1%}] n={figures['images']}" if interval else ""
+        parts = [f"agree {figures['top1_agreement']:.1%}{ci}", f"dacc {figures['accuracy_delta']:+.1%}"]
         if "year_mae_delta" in figures:
             parts.append(f"dyear {figures['year_mae_delta']:+.1f}y")
         if "embedding_cosine" in figures:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mocar.runtime import parity
+from mocar.runtime import parity, statistics
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,10 @@ def _aligned(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray])
 
 def task_figures(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], context: ValidationContext) -> dict[str, Any]:
     """Top-1, accuracy, year and embedding figures of a candidate against the reference."""
+    agreement = statistics.agreement(parity.top1(reference["logits"]), parity.top1(candidate["logits"]))
     figures: dict[str, Any] = {
-        "top1_agreement": parity.top1_agreement(reference["logits"], candidate["logits"]),
+        "top1_agreement": agreement.value, "top1_agreement_interval": [agreement.low, agreement.high],
+        "images": agreement.n,
         "accuracy_reference": parity.accuracy(reference["logits"], context.targets),
         "accuracy": parity.accuracy(candidate["logits"], context.targets),
         "accuracy_delta": parity.accuracy_delta(reference["logits"], candidate["logits"], context.targets),

@@ -130,12 +130,30 @@ def _app_model(files: list[Path], metadata: dict[Path, dict[str, Any]], app_file
     return next((f for f in files if metadata[f].get("precision") == "fp32"), files[0])
 
 
-def _clear_earlier_build(out: Path) -> None:
-    """Removes an earlier build; refuses a non-empty folder that is not one (it could be anything)."""
-    if (out / SITE_FILE).is_file():
-        shutil.rmtree(out)
-    elif out.is_dir() and any(out.iterdir()):
+def _check_out_folder(out: Path) -> None:
+    """Accepts a new or empty folder or an earlier build; refuses anything else (it could be anything)."""
+    if out.name in ("", ".."):  # the build is renamed into place: it needs a folder of its own
+        raise InputError(f"{out}: name the site's own folder (e.g. {Path(out, 'site')}), not the current or a parent one")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: a file, not a folder; choose an empty or new folder for the site")
+    if out.is_dir() and not (out / SITE_FILE).is_file() and any(out.iterdir()):
         raise InputError(f"{out}: not empty and not a mocar web site (no {SITE_FILE}); choose an empty or new folder")
+
+
+def _move_into_place(built: Path, out: Path, aside: Path) -> None:
+    """Renames a finished build to ``out``; an earlier build (or empty folder) there moves to ``aside`` first.
+
+    Both are renames within one folder, so ``out`` is always a whole site (the old one or the new one),
+    never a mix; if the second rename fails, the earlier build goes back.
+    """
+    if out.exists():
+        out.rename(aside)
+    try:
+        built.rename(out)
+    except OSError:
+        if aside.exists():
+            aside.rename(out)
+        raise
 
 
 def _copy_app(web_demo: Path, dist: Path, out: Path) -> None:
@@ -204,7 +222,9 @@ def build_site(export_dir: Path, out_dir: Path, index_dir: Path | None = None, d
 
     Args:
         export_dir: A ``mocar export`` folder with ``.onnx`` files.
-        out_dir: The site folder to write (replaced if it holds an earlier build).
+        out_dir: The site folder to write (replaced if it holds an earlier build). The site is built in a
+            temporary sibling folder and renamed into place when complete: a failed build leaves ``out_dir``
+            as it was.
         index_dir: The reference index (default: the export's run's ``index/``, if any).
         data_dir: Prepared data for the golden vectors (default: the run's training data).
         golden_count: Golden test images per file (0: none; the benchmark page then reports no parity).
@@ -216,15 +236,18 @@ def build_site(export_dir: Path, out_dir: Path, index_dir: Path | None = None, d
         The built site.
 
     Raises:
-        InputError: If the export has no ONNX file, npm is needed and missing, or the data is not found.
+        InputError: If the export has no ONNX file, ``app_file`` is not one of them, ``out_dir`` is a non-empty
+            folder that is no earlier build, npm is needed and missing, or the data is not found (all checked
+            before anything is written).
         ModelMismatchError: If the index belongs to another model.
     """
     if golden_count < 0:
         raise InputError(f"--golden {golden_count}: must be 0 (no golden vectors) or more")
     export_dir, out = Path(export_dir), Path(out_dir)
     files = onnx_files(export_dir)
-    dist = runtime_dist(Path(web_demo))
+    _check_out_folder(out)
     metadata = {f: read_metadata(f) for f in files}
+    app = _app_model(files, metadata, app_file)
     run_dir = export_run_dir(export_dir)
     index_dir = index_dir or (run_index_dir(run_dir) if run_dir is not None else None)
     if index_dir is not None:
@@ -234,17 +257,25 @@ def build_site(export_dir: Path, out_dir: Path, index_dir: Path | None = None, d
             raise InputError(f"{export_dir / 'manifest.json'}: cannot tell the run (and its data) for the golden "
                              "vectors; pass --data, or --golden 0 for a site without them")
         data_dir = Path(training_data(run_dir))
-    _clear_earlier_build(out)
-    _copy_app(Path(web_demo), dist, out)
-    for file in files:
-        atomic_write_bytes(out / MODELS_FOLDER / file.name, file.read_bytes())
-        atomic_write_text(out / MODELS_FOLDER / f"{file.stem}.json", json.dumps(metadata[file], ensure_ascii=False))
-    if index_dir is not None:
-        convert_index(Path(index_dir), out / INDEX_FOLDER)
-    goldens = _write_goldens(files, out, Path(data_dir), index_dir, golden_count) if golden_count > 0 else {}
-    app = _app_model(files, metadata, app_file)
-    site = {"schema": SITE_SCHEMA, "schema_version": SITE_VERSION, "app_model": f"{MODELS_FOLDER}/{app.name}",
-            "models": [_model_entry(f, metadata[f], goldens.get(f.name)) for f in files],
-            "reference_index": INDEX_FOLDER if index_dir is not None else None, "k": k,
-            "runtime": {"name": RUNTIME_PACKAGE, "files": [f"ort/{name}" for name in RUNTIME_FILES]}}
-    return WebSite(out, app.name, _finish(out, site))
+    dist = runtime_dist(Path(web_demo))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.building-"))
+    try:
+        built = stage / "site"
+        _copy_app(Path(web_demo), dist, built)
+        for file in files:
+            atomic_write_bytes(built / MODELS_FOLDER / file.name, file.read_bytes())
+            atomic_write_text(built / MODELS_FOLDER / f"{file.stem}.json",
+                              json.dumps(metadata[file], ensure_ascii=False))
+        if index_dir is not None:
+            convert_index(Path(index_dir), built / INDEX_FOLDER)
+        goldens = _write_goldens(files, built, Path(data_dir), index_dir, golden_count) if golden_count > 0 else {}
+        site = {"schema": SITE_SCHEMA, "schema_version": SITE_VERSION, "app_model": f"{MODELS_FOLDER}/{app.name}",
+                "models": [_model_entry(f, metadata[f], goldens.get(f.name)) for f in files],
+                "reference_index": INDEX_FOLDER if index_dir is not None else None, "k": k,
+                "runtime": {"name": RUNTIME_PACKAGE, "files": [f"ort/{name}" for name in RUNTIME_FILES]}}
+        site_files = _finish(built, site)
+        _move_into_place(built, out, stage / "earlier")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return WebSite(out, app.name, site_files)

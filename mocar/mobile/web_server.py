@@ -8,7 +8,7 @@ cache, keeps the offline copy, and a rebuilt site must reach it). ``.mjs``, ``.w
 ``WebAssembly.instantiateStreaming`` refuses a wrong one).
 
 ``POST /bench_rows`` takes the benchmark page's JSON (an import file, docs/bench_rows.md), validates it
-with :func:`mocar.bench.rows.load_imported_rows` and stores it as ``SITE/bench_rows/<time>-<device>.json``,
+with :func:`mocar.bench.rows.parse_imported_rows` and stores it as ``SITE/bench_rows/<time>-<device>.json``,
 ready for ``mocar bench --import``. An invalid file is refused with the validator's message (HTTP 400).
 
 This is a local server (default 127.0.0.1): service workers and the camera need a secure context, which
@@ -22,14 +22,13 @@ import datetime as dt
 import functools
 import json
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from mocar.bench.rows import load_imported_rows
+from mocar.bench.rows import decode_json_bytes, parse_imported_rows
 from mocar.errors import InputError
 from mocar.mobile.web_layout import ROWS_FOLDER, SITE_FILE
 from mocar.utils.io import atomic_write_text
@@ -49,21 +48,13 @@ def save_rows(site: Path, body: bytes) -> Path:
     Raises:
         InputError: If the body is not a valid import file (the validator's message, naming the row and field).
     """
-    folder = Path(site) / ROWS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", suffix=".json", dir=folder, prefix=".incoming-", delete=False) as handle:
-        handle.write(body)
-    incoming = Path(handle.name)
-    try:
-        rows = load_imported_rows(incoming)
-    except InputError as err:
-        incoming.unlink()
-        raise InputError(str(err).replace(str(incoming), f"POST {ROWS_PATH}")) from None
+    where = f"POST {ROWS_PATH}"
+    data = decode_json_bytes(body, where)
+    rows = parse_imported_rows(data, where)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     device = re.sub(r"[^A-Za-z0-9]+", "_", str(rows[0]["device"])).strip("_")[:60] or "device"
-    target = folder / f"{stamp}-{device}.json"
-    atomic_write_text(target, json.dumps(json.loads(body), indent=1, ensure_ascii=False) + "\n")
-    incoming.unlink()
+    target = Path(site) / ROWS_FOLDER / f"{stamp}-{device}.json"
+    atomic_write_text(target, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return target
 
 

@@ -6,8 +6,8 @@ deep inside a worker process.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mocar.errors import InputError
@@ -34,10 +34,11 @@ def parse_flavours(runtime: str, value: str | Sequence[str] | None) -> tuple[str
     if value is None:
         return DEFAULTS[runtime]
     names = tuple(n.strip() for n in value.split(",") if n.strip()) if isinstance(value, str) else tuple(value)
+    if not names:
+        raise InputError(f"no {runtime} int8 flavour named; name one or more of {', '.join(OFFERED[runtime])}")
     unknown = [n for n in names if n not in OFFERED[runtime]]
-    if unknown or not names:
-        raise InputError(f"{runtime} int8 flavour(s) {unknown or '(none given)'} not offered; "
-                         f"valid: {', '.join(OFFERED[runtime])}")
+    if unknown:
+        raise InputError(f"{runtime} int8 flavour(s) {unknown} not offered; valid: {', '.join(OFFERED[runtime])}")
     return names
 
 
@@ -65,8 +66,20 @@ class Int8Request:
         return {"onnx": list(self.onnx), "tflite": list(self.tflite)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Int8Request:
-        return cls(onnx=tuple(data["onnx"]), tflite=tuple(data["tflite"]))
+    def from_dict(cls, data: Mapping[str, Any], where: str = "int8 request") -> Int8Request:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            InputError: Naming ``where`` and the missing key, or an unknown flavour.
+        """
+        keys = [f.name for f in fields(cls)]
+        if not isinstance(data, Mapping):
+            raise InputError(f"{where}: expected an object with keys {', '.join(keys)}, got {type(data).__name__}")
+        missing = [key for key in keys if key not in data]
+        if missing:
+            raise InputError(f"{where}: missing key(s) {', '.join(missing)} (expected a list of int8 flavours for "
+                             f"each of {', '.join(keys)})")
+        return cls(**{key: tuple(data[key]) for key in keys})
 
 
 def request_from_flags(onnx: str | None, tflite: str | None,
@@ -74,7 +87,16 @@ def request_from_flags(onnx: str | None, tflite: str | None,
     """The request of ``--onnx-int8 LIST`` / ``--tflite-int8 LIST``; a runtime whose flag is unset gets ``unset[runtime]``.
 
     Raises:
-        InputError: On an unknown flavour (before any export starts).
+        InputError: Naming the flag, on an empty list (``--onnx-int8 ''``: not the same as leaving the flag out)
+            or an unknown flavour (before any export starts).
     """
-    return Int8Request(onnx=parse_flavours("onnx", onnx) if onnx else unset["onnx"],
-                       tflite=parse_flavours("tflite", tflite) if tflite else unset["tflite"])
+    return Int8Request(onnx=_flag_flavours("onnx", onnx, unset), tflite=_flag_flavours("tflite", tflite, unset))
+
+
+def _flag_flavours(runtime: str, value: str | None, unset: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    if value is None:
+        return unset[runtime]
+    try:
+        return parse_flavours(runtime, value)
+    except InputError as err:
+        raise InputError(f"--{runtime}-int8 {value!r}: {err}") from None

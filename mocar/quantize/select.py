@@ -19,6 +19,7 @@ from typing import Any
 
 from mocar.errors import InputError
 from mocar.runtime.policy import Policy, evaluate_policy
+from mocar.utils.io import atomic_write_text
 
 SELECTION_FILE = "int8_selection.json"
 
@@ -68,7 +69,7 @@ def _timed(row: dict[str, Any]) -> bool:
 
 
 def select_from_rows(rows: Sequence[dict[str, Any]], policy: Policy, threads: int | None = None,
-                     min_speedup: float | None = None) -> dict[str, Selection]:
+                     min_speedup: float | None = None, min_images: int | None = None) -> dict[str, Selection]:
     """Per runtime, the fastest int8 row that meets ``policy`` (pure; rows as written by ``mocar bench``).
 
     Args:
@@ -76,6 +77,8 @@ def select_from_rows(rows: Sequence[dict[str, Any]], policy: Policy, threads: in
         policy: Parity policy (:func:`mocar.runtime.policy.load_policy`); its ``int8`` section applies.
         threads: Thread count whose latency decides (default: the largest in the rows).
         min_speedup: Also require ``speedup_vs_fp32 >= min_speedup`` (e.g. 1.0: never slower than fp32).
+        min_images: Overrides the policy's ``min_images`` (the selection passes 0: it ranks candidates on
+            the selection images there are; the gate on enough images is ``mocar bench --check``).
 
     Returns:
         ``{format: Selection}`` for every format with at least one int8 row.
@@ -91,7 +94,7 @@ def select_from_rows(rows: Sequence[dict[str, Any]], policy: Policy, threads: in
     for fmt in dict.fromkeys(r["format"] for r in int8):
         candidates = []
         for row in (r for r in int8 if r["format"] == fmt):
-            checks = evaluate_policy([{**row, "precision": "int8"}], policy)
+            checks = evaluate_policy([{**row, "precision": "int8"}], policy, min_images)
             failures = [c.describe().split(": ", 1)[1] for c in checks if not c.passed]
             if min_speedup is not None and (row.get("speedup_vs_fp32") or 0.0) < min_speedup:
                 failures.append(f"speedup_vs_fp32 = {row.get('speedup_vs_fp32')} (required >= {min_speedup})")
@@ -127,27 +130,49 @@ def write_selection(selections: Mapping[str, Selection], out: Path, context: dic
     return path
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """An export folder's manifest, checked to hold a ``files`` list of entries.
+
+    Raises:
+        InputError: Naming the manifest if it is missing, not JSON or has no such list.
+    """
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise InputError(f"{path}: not found; prune only a `mocar export` folder") from err
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from err
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, list) or not all(isinstance(entry, dict) for entry in files):
+        raise InputError(f"{path}: expected an object with a 'files' list of entries (as `mocar export` writes)")
+    return manifest
+
+
 def prune_unselected(exports_dir: str | Path, selections: Mapping[str, Selection]) -> list[str]:
     """Deletes the int8 candidates that were not chosen and records the choice in ``manifest.json``.
 
     For a runtime where no candidate passed, all its int8 files go (shipping none is the verdict).
-    Files of runtimes without a selection are untouched.
+    Files of runtimes without a selection are untouched. The manifest is read and checked first:
+    if it is missing or unreadable, no file is deleted.
 
     Returns:
         The deleted file names.
+
+    Raises:
+        InputError: If ``manifest.json`` is missing or not a manifest (nothing is deleted then).
     """
     exports_dir = Path(exports_dir)
     manifest_path = exports_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = _read_manifest(manifest_path)
     losers = {c.export for s in selections.values() for c in s.candidates if c.export != s.chosen}
+    manifest["files"] = [e for e in manifest["files"] if e.get("file") not in losers]
+    manifest["int8_selection"] = {fmt: {"chosen": s.chosen, "reason": s.reason, "removed": sorted(
+        c.export for c in s.candidates if c.export != s.chosen)} for fmt, s in selections.items()}
     for name in sorted(losers):
         target = exports_dir / name
         if target.is_dir():  # a package format stores a folder
             shutil.rmtree(target)
         else:
             target.unlink(missing_ok=True)
-    manifest["files"] = [e for e in manifest["files"] if e.get("file") not in losers]
-    manifest["int8_selection"] = {fmt: {"chosen": s.chosen, "reason": s.reason, "removed": sorted(
-        c.export for c in s.candidates if c.export != s.chosen)} for fmt, s in selections.items()}
-    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return sorted(losers)

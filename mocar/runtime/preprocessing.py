@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from mocar.data.transforms import INTERPOLATIONS, DataConfig, eval_transform, resize_square
+from mocar.data.transforms import INTERPOLATIONS, DataConfig, eval_transform, normalize_pixels, resize_square
 from mocar.runtime.errors import MetadataError
 from mocar.runtime.registry import LAYOUTS
 
@@ -70,9 +71,14 @@ class Preprocessing:
         return DataConfig(input_size=self.input_size, resize=self.input_size, mean=self.mean, std=self.std,
                           interpolation=self.interpolation)
 
+    @cached_property
+    def _eval_config(self) -> DataConfig:
+        """:meth:`data_config`, built once per instance (``image_to_input`` runs per image)."""
+        return self.data_config()
+
     def image_to_input(self, image: Image.Image) -> np.ndarray:
         """One RGB photo -> float32 CHW, exactly like evaluation."""
-        return eval_transform(image, self.data_config()).numpy()
+        return eval_transform(image, self._eval_config).numpy()
 
     def resize(self, image: Image.Image) -> np.ndarray:
         """One RGB photo resized to the input side, uint8 HWC (what a phone resizes to)."""
@@ -84,7 +90,5 @@ class Preprocessing:
 
 
 def normalize_images(images_nhwc: np.ndarray, mean, std) -> np.ndarray:
-    """uint8 NHWC RGB -> float32 NCHW ``(pixel / 255 - mean) / std`` (same arithmetic as training)."""
-    array = np.asarray(images_nhwc, dtype=np.float32) / 255.0
-    mean32, std32 = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    return np.ascontiguousarray(((array - mean32) / std32).transpose(0, 3, 1, 2))
+    """uint8 NHWC RGB -> float32 NCHW ``(pixel / 255 - mean) / std`` (training's own arithmetic)."""
+    return np.ascontiguousarray(normalize_pixels(images_nhwc, mean, std).transpose(0, 3, 1, 2))

@@ -99,5 +99,9 @@ def mcnemar_p(reference_correct: np.ndarray, candidate_correct: np.ndarray) -> f
 
 
 def straddles(low: float | None, high: float | None, bound: float) -> bool:
-    """True when an interval contains ``bound``: the data cannot tell on which side the truth lies."""
-    return low is not None and high is not None and low <= bound <= high
+    """True when ``bound`` lies strictly inside an interval: the data cannot tell on which side the truth lies.
+
+    Strictly: an interval that merely ends at the bound (100 % agreement required, [99.6, 100]
+    measured) says nothing the bound does not already say.
+    """
+    return low is not None and high is not None and low < bound < high
