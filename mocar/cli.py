@@ -470,6 +470,41 @@ def _cmd_bench_select(args: argparse.Namespace, threads: tuple[int, ...]) -> int
     return 0
 
 
+def _add_quantize_commands(sub: argparse._SubParsersAction) -> None:
+    quantize = sub.add_parser("quantize", help="accuracy-aware int8: which layers hurt, which to keep float")
+    quantize_sub = quantize.add_subparsers(dest="quantize_command", required=True, metavar="COMMAND")
+    search = quantize_sub.add_parser(
+        "search", help="rank layer groups by harm, keep the harmful ones float until the int8 file meets the "
+                       "policy's agreement on the export's selection images; the fastest such file joins the folder")
+    search.add_argument("--exports", required=True, type=Path, metavar="DIR", help="export folder (mocar export --out)")
+    search.add_argument("--runtimes", default="onnx,tflite", help="comma-separated: onnx, tflite (default both)")
+    search.add_argument("--policy", type=Path, help="parity policy YAML whose int8 agreement bound is the target")
+    search.add_argument("--threads", type=int, default=1, help="threads when timing candidates (default 1)")
+    search.add_argument("--budget-s", type=float, default=300.0, help="seconds per runtime (default 300)")
+    search.add_argument("--min-speedup", type=float, help="only keep files at least this many times faster than fp32")
+    search.add_argument("--criterion", choices=["lower", "point"], default="lower",
+                        help="lower (default): the agreement's Wilson lower bound (--confidence) must meet the "
+                             "target; point: the estimate itself (keeps fewer layers float, holds less often on new "
+                             "images)")
+    search.add_argument("--confidence", type=float, default=0.8,
+                        help="two-sided confidence of that lower bound (default 0.8: 9 in 10 chosen files truly "
+                             "meet the target)")
+    search.add_argument("--data", help="prepared data folder (default: the run's)")
+    search.set_defaults(handler=_cmd_quantize_search)
+
+
+def _cmd_quantize_search(args: argparse.Namespace) -> int:
+    from mocar.bench.int8_search import search_export
+
+    results = search_export(args.exports, tuple(_csv(args.runtimes)), args.policy, args.threads, args.budget_s,
+                            args.min_speedup, args.data, progress=True, criterion=args.criterion,
+                            confidence=args.confidence)
+    for runtime, result in results.items():
+        print(f"{runtime}: {result.reason}")
+    print(f"details: {args.exports / 'int8_search'}/<runtime>.md; the chosen files are listed in manifest.json")
+    return 0
+
+
 def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="run the whole pipeline on the built-in demo museum")
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
@@ -536,6 +571,7 @@ COMMAND_GROUPS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_field_commands,
     _add_distill_command,
     _add_bench_command,
+    _add_quantize_commands,
     _add_demo_command,
     _add_web_commands,
 ]

@@ -21,9 +21,11 @@ rows with ``mocar bench --import`` and call :func:`~mocar.quantize.select.select
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mocar.bench.int8_search import RUNTIMES, search_export, shipped_name
 from mocar.bench.suite import run
 from mocar.errors import InputError
 from mocar.export.run import export_run
@@ -73,7 +75,7 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
                 candidates: Mapping[str, Sequence[str]] | None = None, policy: str | Path | None = None,
                 threads: tuple[int, ...] = (2,), runs: int = 30, calib_images: int = 300,
                 input_size: int | None = None, min_speedup: float | None = None, prune: bool = False,
-                progress: bool = True) -> dict[str, Selection]:
+                progress: bool = True, search: bool = True) -> dict[str, Selection]:
     """Exports every int8 candidate of a trained run, benchmarks them, keeps the fastest passing per runtime.
 
     Args:
@@ -88,6 +90,8 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
         input_size: Input side (default: the run's).
         min_speedup: Optionally reject candidates slower than ``min_speedup`` x fp32.
         prune: Delete the int8 files not chosen (:func:`prune_unselected`), leaving fp32 + the winners.
+        search: Where no recipe meets the policy, run the float-fallback search
+            (:func:`search_where_none_passed`).
         progress: Print progress.
 
     Returns:
@@ -104,4 +108,25 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
                                      out=Path(out_dir) / "int8_selection", min_speedup=min_speedup, progress=progress)
     if prune:
         prune_unselected(out_dir, selections)
+    if search:
+        search_where_none_passed(out_dir, selections, policy, min_speedup, data_dir)
     return selections
+
+
+def search_where_none_passed(out_dir: str | Path, selections: dict[str, Selection], policy: str | Path | None,
+                             min_speedup: float | None, data_dir: str | Path | None = None) -> None:
+    """For each runtime where no int8 recipe met the policy, the float-fallback search
+    (:mod:`mocar.bench.int8_search`); its file, if any, becomes the runtime's choice."""
+    missing = tuple(fmt for fmt, selection in selections.items() if selection.chosen is None and fmt in RUNTIMES)
+    if not missing:
+        return
+    results = search_export(out_dir, missing, policy, min_speedup=min_speedup, data_dir=data_dir)
+    manifest_path = Path(out_dir) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for fmt, result in results.items():
+        selection = selections[fmt]
+        selection.chosen = shipped_name(fmt) if result.chosen else None
+        selection.reason += f"; float-fallback search: {result.reason}"
+        manifest.setdefault("int8_selection", {}).setdefault(fmt, {}).update(
+            {"chosen": selection.chosen, "reason": selection.reason})
+    manifest_path.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

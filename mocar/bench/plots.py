@@ -262,3 +262,36 @@ def confusion_diff_png(evidence: Sequence[Evidence]) -> tuple[str, str] | None:
     ax.set_title(f"confusion difference, {name} minus its reference", fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.8, label="images (export − reference)")
     return _png(fig), name
+
+
+def search_pareto_png(searches: Sequence[tuple[str, dict[str, Any]]]) -> str | None:
+    """Agreement vs speed-up of every candidate an int8 search tried, one series per (folder, runtime).
+
+    Each point is labelled with the number of layer groups kept float; the target is a dashed line
+    and the shipped candidate is circled. ``searches``: (label, record of ``int8_search/<runtime>.json``).
+    """
+    searches = [(label, record) for label, record in searches if record.get("points")]
+    if not searches:
+        return None
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    colours = _colours([label for label, _ in searches])
+    for label, record in searches:
+        points = [p for p in record["points"] if p.get("speedup")]
+        x = [p["speedup"] for p in points]
+        y = [100 * p["agreement"]["value"] for p in points]
+        errors = [[100 * (p["agreement"]["value"] - p["agreement"]["low"]) for p in points],
+                  [100 * (p["agreement"]["high"] - p["agreement"]["value"]) for p in points]]
+        ax.errorbar(x, y, yerr=errors, fmt="o", color=colours[label], label=label, capsize=2, alpha=0.8)
+        for p, xi, yi in zip(points, x, y):
+            ax.annotate(str(len(p["float_groups"])), (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=7)
+        chosen = record.get("chosen")
+        if chosen and chosen.get("speedup"):
+            ax.scatter([chosen["speedup"]], [100 * chosen["agreement"]["value"]], s=160, facecolors="none",
+                       edgecolors=colours[label], linewidths=1.5)
+    ax.axhline(100 * searches[0][1]["target_agreement"], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("speed-up vs fp32 (batch 1, timed alternately)")
+    ax.set_ylabel("top-1 agreement with float, % (95 % CI)")
+    ax.set_title("int8 search: layer groups kept float (number at each point); circled = shipped", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -20,6 +20,7 @@ import numpy as np
 from mocar.bench import plots
 from mocar.bench.evidence import Evidence
 from mocar.bench.rows import REFERENCE_FILE
+from mocar.bench.search_records import format_search
 
 Column = tuple[str, str, str]  # (row key, title, format)
 INTERVAL = " []"  # a format ending in this also prints the row's <key>_low/<key>_high as "[low, high]"
@@ -146,6 +147,18 @@ def verdict_lines(verdicts: Sequence[dict[str, Any]]) -> list[str]:
     return lines + [""]
 
 
+def search_lines(searches: Sequence[dict[str, Any]]) -> list[str]:
+    """The int8 searches the folders hold (``mocar quantize search``): candidates and layer sensitivity."""
+    if not searches:
+        return []
+    lines = ["# int8 search: which layers hurt, which were kept float", "",
+             "Chosen on each folder's selection images (never the parity images above); every candidate timed "
+             "alternately with the fp32 file.", ""]
+    for record in searches:
+        lines += [format_search(record).replace("## int8 search,", f"## {record['folder']}: int8 search,", 1), ""]
+    return lines
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """``report.md``: header, machine, the table, flipped predictions."""
     rows = result["rows"]
@@ -162,6 +175,7 @@ def markdown_report(result: dict[str, Any]) -> str:
                  "compares means." if any(c[0] == "mean_ms" for c in columns_for(rows)) else ""), "",
               *([memory, ""] if memory else []),
               format_bench_table(rows), "", *verdict_lines(result.get("verdicts") or []),
+              *search_lines(result.get("int8_search") or []),
               "## Flipped predictions (first 5 per export)", ""]
     multi = len(folders) > 1
     for p in result["parity"]:
@@ -238,6 +252,12 @@ def html_report(result: dict[str, Any], markdown: str, evidence: Sequence[Eviden
     if confusion:
         parts += [f"<h2>Confusion-matrix difference of the worst export ({html.escape(confusion[1])})</h2>",
                   _img(confusion[0], "confusion difference")]
+    searches = result.get("int8_search") or []
+    search_plot = plots.search_pareto_png([(f"{r['folder']} {r['runtime']}", r) for r in searches])
+    if search_plot:
+        parts += ["<h2>int8 search: agreement vs speed as layer groups stay float</h2>",
+                  _img(search_plot, "int8 search Pareto"),
+                  f"<pre>{html.escape(chr(10).join(search_lines(searches)))}</pre>"]
     parts += ["<h2>All rows</h2>", _html_table(rows, columns_for(rows)), *_html_verdicts(result.get("verdicts") or []),
               f"<pre>{html.escape(markdown.split('## Flipped', 1)[-1])}</pre>"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>mocar bench</title><style>{_STYLE}</style>"

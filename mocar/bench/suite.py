@@ -40,6 +40,7 @@ from mocar.bench.junit import write_junit
 from mocar.bench.machine import load_1m, machine_fields
 from mocar.bench.memory import PROBE_RUNS, MemoryProbeError, probe_memory
 from mocar.bench.report import format_bench_table, write_results
+from mocar.bench.search_records import load_search_records
 from mocar.bench.figures import flipped, parity_figures, subset
 from mocar.bench.parity_set import ParitySet, build_parity_set, folder_roles
 from mocar.bench.rows import REFERENCE_FILE, comparable_latencies, load_imported_rows, model_label
@@ -345,6 +346,8 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
               "images": described["parity_images"], "parity_set": described,
               "folders": [{"label": f.label, "path": str(f.path), "model": f.model} for f in folders],
               "imports": [str(p) for p in imports]}
+    result["int8_search"] = [{"folder": f.label, "runtime": runtime, **record}
+                             for f in folders for runtime, record in load_search_records(f.path).items()]
     checks = policy_checks(result, policy)  # in every report: n, intervals, "too few", "within noise"
     result["verdicts"] = [verdict_record(c) for c in checks]
     write_results(result, out, evidence)

@@ -69,7 +69,6 @@ from mocar.quantize.tflite_int8 import (
     FLOAT_NORM_FLAVOUR,
     INT8_DESCRIPTIONS,
     INT8_FLAVOURS,
-    ONNX2TF_CALIBRATED,
     float_norm_model,
 )
 from mocar.runtime.errors import MissingRuntimeError
@@ -269,23 +268,11 @@ def onnx_to_tflite(onnx_path: Path, targets: Mapping[str, Path], calib_nchw: np.
     """
     for flavour in targets:
         precision_of(flavour)
-    input_name, input_shape, _ = onnx_io(onnx_path)
-    _check_calibration(calib_nchw, input_shape, needed=any(f in CALIBRATED_FLAVOURS for f in targets))
     scratch = Path(tempfile.mkdtemp(prefix="onnx2tf_", dir=work_dir))
     try:
+        out_folder = _convert_in_scratch(onnx_path, scratch, set(targets), calib_nchw)
         model_copy = scratch / "model.onnx"
-        shutil.copyfile(onnx_path, model_copy)
-        np.save(scratch / SAMPLE_DATA_FILE, onnx2tf_sample_data(calib_nchw))
-        calibration = None
-        if calib_nchw is not None:
-            np.save(scratch / "calibration_nhwc.npy", np.ascontiguousarray(calib_nchw.transpose(0, 2, 3, 1)))
-            # Mean 0 / std 1: the images are already in the model's (normalised) input space.
-            calibration = [[input_name, str(scratch / "calibration_nhwc.npy"), 0.0, 1.0]]
-        out_folder = scratch / "converted"
-        _run_onnx2tf(model_copy, out_folder, set(targets), calibration)
-        # onnx2tf always writes float32; every other flavour comes from the same TF graph.
         float_file = out_folder / f"{model_copy.stem}_float32.tflite"
-        check_float32_against_onnx(float_file, onnx_path, calib_nchw)
         if FLOAT_NORM_FLAVOUR in targets:
             (out_folder / f"{model_copy.stem}_{FLOAT_NORM_FLAVOUR}.tflite").write_bytes(
                 float_norm_model(out_folder, float_file, calib_nchw.transpose(0, 2, 3, 1)))
@@ -299,6 +286,55 @@ def onnx_to_tflite(onnx_path: Path, targets: Mapping[str, Path], calib_nchw: np.
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return dict(targets)
+
+
+def _convert_in_scratch(onnx_path: Path, scratch: Path, flavours: set[str], calib_nchw: np.ndarray | None) -> Path:
+    """Runs onnx2tf on a copy of ``onnx_path`` inside ``scratch`` and checks its float32 file; returns its output folder."""
+    input_name, input_shape, _ = onnx_io(onnx_path)
+    _check_calibration(calib_nchw, input_shape, needed=any(f in CALIBRATED_FLAVOURS for f in flavours))
+    model_copy = scratch / "model.onnx"
+    shutil.copyfile(onnx_path, model_copy)
+    np.save(scratch / SAMPLE_DATA_FILE, onnx2tf_sample_data(calib_nchw))
+    calibration = None
+    if calib_nchw is not None:
+        np.save(scratch / "calibration_nhwc.npy", np.ascontiguousarray(calib_nchw.transpose(0, 2, 3, 1)))
+        # Mean 0 / std 1: the images are already in the model's (normalised) input space.
+        calibration = [[input_name, str(scratch / "calibration_nhwc.npy"), 0.0, 1.0]]
+    out_folder = scratch / "converted"
+    _run_onnx2tf(model_copy, out_folder, flavours, calibration)
+    # onnx2tf always writes float32; every other flavour comes from the same TF graph.
+    check_float32_against_onnx(out_folder / f"{model_copy.stem}_float32.tflite", onnx_path, calib_nchw)
+    return out_folder
+
+
+def onnx_to_saved_model(onnx_path: Path, out_dir: Path, calib_nchw: np.ndarray, work_dir: Path | None = None) -> Path:
+    """onnx2tf's TensorFlow SavedModel of an ONNX file, built for int8, checked like :func:`onnx_to_tflite`.
+
+    The input of TF's own converter when mocar quantises with a deny list
+    (:class:`mocar.quantize.tflite_search.TFLiteQuantizer`). onnx2tf builds a different graph when
+    it is asked for int8 files: it pads before a max-pool with 0 instead of the float minimum, whose
+    -3.4e38 would otherwise become the int8 range of that tensor (measured on the demo student: a
+    PADV2 with scale 1e36 that XNNPACK refuses to prepare). So onnx2tf is asked for its
+    ``integer_quant`` file too, calibrated on only 4 of the images since that file is thrown away
+    (~15 s for the demo models). ``out_dir`` (replaced if it exists) holds ``saved_model.pb``,
+    ``variables/`` and onnx2tf's ``model_float32.tflite``.
+
+    Raises:
+        ExportError: If ``calib_nchw`` does not fit the model input.
+        TFLiteExportError, NetworkAccessError: As :func:`onnx_to_tflite`.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="onnx2tf_", dir=work_dir))
+    try:
+        out_folder = _convert_in_scratch(onnx_path, scratch, {"float32", "integer_quant"}, calib_nchw[:4])
+        for produced in out_folder.glob("*.tflite"):
+            if produced.name != "model_float32.tflite":
+                produced.unlink()
+        shutil.rmtree(out_dir, ignore_errors=True)
+        Path(out_dir).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(out_folder, out_dir)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return Path(out_dir)
 
 
 def check_float32_against_onnx(tflite_path: Path, onnx_path: Path, images_nchw: np.ndarray | None,
@@ -377,7 +413,9 @@ def _run_onnx2tf(model_copy: Path, out_folder: Path, flavours: set[str], calibra
                 onnx2tf.convert(
                     input_onnx_file_path=str(model_copy), output_folder_path=str(out_folder),
                     output_dynamic_range_quantized_tflite="dynamic_range" in flavours,
-                    output_integer_quantized_tflite=any(f in ONNX2TF_CALIBRATED for f in flavours),
+                    # CALIBRATED_FLAVOURS, not only onnx2tf's: the flag also makes the graph int8-ready
+                    # (max-pool padding, onnx_to_saved_model), which integer_quant_float_norm needs too.
+                    output_integer_quantized_tflite=any(f in CALIBRATED_FLAVOURS for f in flavours),
                     custom_input_op_name_np_data_path=calibration, quant_type="per-channel",
                     non_verbose=True, verbosity="error")
             except (Exception, SystemExit) as err:  # onnx2tf raises anything and calls sys.exit(1)
@@ -496,6 +534,6 @@ def _median_latency_ms(interpreter: Any, probe_nhwc: np.ndarray, runs: int = LAT
 __all__ = [
     "ALL_FLAVOURS", "FLOAT_FLAVOURS", "LAYOUT", "NetworkAccessError",
     "TFLiteExportError", "export_tflite", "forbid_network", "map_tflite_outputs", "onnx2tf_sample_data",
-    "onnx_io", "onnx_to_tflite", "precision_of", "requested_flavours",
+    "onnx_io", "onnx_to_saved_model", "onnx_to_tflite", "precision_of", "requested_flavours",
     "tflite_file_metadata", "tflite_file_name",
 ]
