@@ -131,6 +131,10 @@ def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: flo
                              fp32_path=folder / FP32_FILES[runtime], sensitivities=sensitivities,
                              criterion=criterion, confidence=confidence)
     _refuse_all_float(result, len(quantizer.groups()))
+    if result.chosen is None and result.points:
+        fastest = max(result.points, key=lambda p: p.speedup or 0.0)
+        result.reason += (f"; the fastest candidate at all: {len(fastest.float_groups)} group(s) float, "
+                          f"{fastest.speedup or 0:.2f}x fp32 at {100 * fastest.agreement.value:.2f} % agreement")
     if result.chosen is not None and (result.chosen.speedup or 0.0) < WORTHWHILE_SPEEDUP:
         result.reason += (f"; note: it buys almost nothing ({result.chosen.speedup or 0:.2f}x fp32): the fp16 file "
                           "or a student is the better ship (--min-speedup refuses such files)")
