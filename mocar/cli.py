@@ -244,8 +244,14 @@ def _add_export_commands(sub: argparse._SubParsersAction) -> None:
                      help="also copy the TFLite files and the phone-readable reference index into an app's assets")
     exp.add_argument("--index", type=Path, help="reference index for --golden/--android-assets (default: RUN/index)")
     exp.add_argument("--int8", choices=["default", "auto"], default="default",
-                     help="auto: export every int8 variant ONNX and TFLite offer, benchmark them on the val split "
-                          "and keep, per runtime, the fastest that meets --policy (fp32 + the winners remain)")
+                     help="auto: export every int8 variant ONNX and TFLite offer, benchmark them on the export's "
+                          "selection images and keep, per runtime, the fastest that meets --policy; where none "
+                          "does, search which layer groups to keep float (mocar quantize search)")
+    exp.add_argument("--min-speedup", type=float, metavar="X",
+                     help="with --int8 auto: refuse int8 files less than X times faster than fp32 (e.g. 1.1)")
+    exp.add_argument("--selection-images", type=int, metavar="N",
+                     help="train images outside calibration on which int8 files are chosen (default: half of "
+                          "the rest, at most 1000); mocar bench leaves them out of its parity set")
     exp.add_argument("--policy", type=Path, help="parity policy YAML for --int8 auto (default: the packaged one)")
     exp.add_argument("--onnx-int8", metavar="LIST",
                      help="ONNX int8 recipes, comma-separated (default u8s8_conv; also u8s8_conv_pct, u8s8_all, "
@@ -262,10 +268,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.int8 == "auto":
         return _cmd_export_int8_auto(args)
+    if args.min_speedup is not None:
+        raise MocarError("--min-speedup applies to --int8 auto only")
     int8 = request_from_flags(args.onnx_int8, args.tflite_int8)
     manifest = export_run(args.run, args.out, formats=_csv(args.formats), precisions=_csv(args.precisions),
                           input_size=args.input_size, calib_images=args.calib_images, checkpoint=args.checkpoint,
-                          strict=False, data=args.data, threads=args.threads, int8=int8)
+                          strict=False, data=args.data, threads=args.threads, int8=int8,
+                          selection_images=args.selection_images)
     print(format_manifest_table(manifest))
     _write_phone_files(args)
     failure = failure_summary(manifest) if args.strict else None
@@ -285,6 +294,7 @@ def _cmd_export_int8_auto(args: argparse.Namespace) -> int:
     candidates = request_from_flags(args.onnx_int8, args.tflite_int8, unset=OFFERED)
     selections = select_int8(args.run, args.out, data_dir=args.data, policy=args.policy, threads=(args.threads,),
                              calib_images=args.calib_images, input_size=args.input_size, prune=True,
+                             min_speedup=args.min_speedup, selection_images=args.selection_images,
                              candidates={"onnx": candidates.onnx, "tflite": candidates.tflite})
     print(format_selection(selections))
     _write_phone_files(args)
@@ -489,6 +499,9 @@ def _add_quantize_commands(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--confidence", type=float, default=0.8,
                         help="two-sided confidence of that lower bound (default 0.8: 9 in 10 chosen files truly "
                              "meet the target)")
+    search.add_argument("--onnx-flavour", default="u8s8_conv",
+                        help="ONNX recipe to start from: u8s8_conv (MinMax, default) or u8s8_conv_pct (percentile "
+                             "calibration; within noise of MinMax on the demo), u8s8_all, s8s8_all")
     search.add_argument("--data", help="prepared data folder (default: the run's)")
     search.set_defaults(handler=_cmd_quantize_search)
 
@@ -498,7 +511,7 @@ def _cmd_quantize_search(args: argparse.Namespace) -> int:
 
     results = search_export(args.exports, tuple(_csv(args.runtimes)), args.policy, args.threads, args.budget_s,
                             args.min_speedup, args.data, progress=True, criterion=args.criterion,
-                            confidence=args.confidence)
+                            confidence=args.confidence, onnx_flavour=args.onnx_flavour)
     for runtime, result in results.items():
         print(f"{runtime}: {result.reason}")
     print(f"details: {args.exports / 'int8_search'}/<runtime>.md; the chosen files are listed in manifest.json")

@@ -70,9 +70,25 @@ def test_errors_name_the_problem(tmp_path, export_copy):
         search_export(tmp_path / "nothing")
     with pytest.raises(InputError, match="no int8 search for coreml"):
         search_export(export_copy, ("coreml",))
+    with pytest.raises(InputError, match="unknown ONNX int8 flavour 'nope'"):
+        search_export(export_copy, ("onnx",), onnx_flavour="nope")
     (export_copy / "image_roles.json").unlink()
     with pytest.raises(InputError, match="re-export"):
         search_export(export_copy, ("onnx",))
     with pytest.raises(InputError, match="no int8 agreement bound"):
         target_agreement({"int8": {}})
     assert np.isclose(target_agreement({"int8": {"agreement": {"min": 99.0}}}), 0.99)
+
+
+def test_the_percentile_recipe_is_an_option_and_names_the_file(export_copy, tmp_path):
+    result = search_export(export_copy, ("onnx",), _policy(tmp_path, 50.0), budget_s=60, criterion="point",
+                           onnx_flavour="u8s8_conv_pct")["onnx"]
+    assert result.flavour == "u8s8_conv_pct"
+    assert (export_copy / "model_int8_u8s8_conv_pct_fallback.onnx").is_file()
+
+
+def test_min_speedup_without_int8_auto_is_refused(capsys):
+    from mocar.cli import main
+
+    assert main(["export", "--run", "r", "--out", "o", "--min-speedup", "1.1"]) == 2
+    assert "--min-speedup applies to --int8 auto only" in capsys.readouterr().err

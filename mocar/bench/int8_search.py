@@ -101,9 +101,9 @@ def target_agreement(policy: Policy) -> float:
     return float(bound) / 100.0
 
 
-def _quantizer(folder: Path, runtime: str, calibration: np.ndarray, work: Path) -> Any:
+def _quantizer(folder: Path, runtime: str, calibration: np.ndarray, work: Path, onnx_flavour: str) -> Any:
     if runtime == "onnx":
-        return OnnxQuantizer(folder / FP32_FILES["onnx"], calibration, FLAVOURS["onnx"], work_dir=work)
+        return OnnxQuantizer(folder / FP32_FILES["onnx"], calibration, onnx_flavour, work_dir=work)
     if not (folder / FP32_FILES["tflite"]).is_file():
         raise InputError(f"{folder}: no {FP32_FILES['tflite']} to time TFLite candidates against")
     saved = onnx_to_saved_model(folder / FP32_FILES["onnx"], work / "saved_model", calibration, work_dir=work)
@@ -112,7 +112,8 @@ def _quantizer(folder: Path, runtime: str, calibration: np.ndarray, work: Path) 
 
 def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: float, threads: int = 1,
                    budget_s: float = 300.0, min_speedup: float | None = None,
-                   criterion: str = DEFAULT_CRITERION, confidence: float = DEFAULT_CONFIDENCE) -> SearchResult:
+                   criterion: str = DEFAULT_CRITERION, confidence: float = DEFAULT_CONFIDENCE,
+                   onnx_flavour: str = FLAVOURS["onnx"]) -> SearchResult:
     """Sensitivity + fallback search for one runtime; the chosen file joins the folder (module docstring).
 
     Raises:
@@ -124,7 +125,7 @@ def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: flo
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     started = time.perf_counter()
-    quantizer = _quantizer(folder, runtime, inputs.calibration, work)
+    quantizer = _quantizer(folder, runtime, inputs.calibration, work, onnx_flavour)
     sensitivities = analyze(quantizer, inputs.images, inputs.reference_logits, work, threads)
     result = search_fallback(quantizer, inputs.images, inputs.reference_logits, target, work, threads,
                              budget_s=max(budget_s - (time.perf_counter() - started), 1.0), min_speedup=min_speedup,
@@ -156,14 +157,14 @@ def _refuse_all_float(result: SearchResult, groups: int) -> None:
         result.chosen = None
 
 
-def shipped_name(runtime: str) -> str:
-    """File name of a search's chosen file in the export folder."""
-    return f"model_int8_{FLAVOURS[runtime]}_fallback{Path(FP32_FILES[runtime]).suffix}"
+def shipped_name(runtime: str, flavour: str | None = None) -> str:
+    """File name of a search's chosen file in the export folder (``flavour``: the recipe it started from)."""
+    return f"model_int8_{flavour or FLAVOURS[runtime]}_fallback{Path(FP32_FILES[runtime]).suffix}"
 
 
 def _ship(folder: Path, runtime: str, result: SearchResult) -> None:
     """Copies the chosen file into the folder and lists it in the manifest (replacing an earlier search's)."""
-    name = shipped_name(runtime)
+    name = shipped_name(runtime, result.flavour)
     shutil.copyfile(result.chosen.path, folder / name)
     manifest = _manifest(folder)
     chosen = result.chosen.to_dict()
@@ -177,7 +178,7 @@ def _ship(folder: Path, runtime: str, result: SearchResult) -> None:
 
 def _write_record(folder: Path, runtime: str, result: SearchResult) -> None:
     out = folder / SEARCH_DIR
-    record = {**result.to_dict(), "shipped": shipped_name(runtime) if result.chosen else None}
+    record = {**result.to_dict(), "shipped": shipped_name(runtime, result.flavour) if result.chosen else None}
     (out / f"{runtime}.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out / f"{runtime}.md").write_text(format_search(record), encoding="utf-8")
 
@@ -186,10 +187,12 @@ def search_export(folder: str | Path, runtimes: tuple[str, ...] = RUNTIMES, poli
                   threads: int = 1, budget_s: float = 300.0, min_speedup: float | None = None,
                   data_dir: str | Path | None = None, progress: bool = False,
                   criterion: str = DEFAULT_CRITERION,
-                  confidence: float = DEFAULT_CONFIDENCE) -> dict[str, SearchResult]:
+                  confidence: float = DEFAULT_CONFIDENCE,
+                  onnx_flavour: str = FLAVOURS["onnx"]) -> dict[str, SearchResult]:
     """The search for every runtime of an export folder (``mocar quantize search``, ``make demo``).
 
-    ``budget_s`` is per runtime.
+    ``budget_s`` is per runtime; ``onnx_flavour`` is the ONNX recipe the search starts from (its
+    calibration method: ``u8s8_conv`` MinMax, ``u8s8_conv_pct`` percentile).
     """
     folder = Path(folder)
     unknown = [r for r in runtimes if r not in RUNTIMES]
@@ -198,4 +201,4 @@ def search_export(folder: str | Path, runtimes: tuple[str, ...] = RUNTIMES, poli
     target = target_agreement(load_policy(policy))
     inputs = search_images(folder, data_dir, progress)
     return {runtime: search_runtime(folder, runtime, inputs, target, threads, budget_s, min_speedup, criterion,
-                                    confidence) for runtime in runtimes}
+                                    confidence, onnx_flavour) for runtime in runtimes}

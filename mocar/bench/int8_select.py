@@ -75,7 +75,8 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
                 candidates: Mapping[str, Sequence[str]] | None = None, policy: str | Path | None = None,
                 threads: tuple[int, ...] = (2,), runs: int = 30, calib_images: int = 300,
                 input_size: int | None = None, min_speedup: float | None = None, prune: bool = False,
-                progress: bool = True, search: bool = True) -> dict[str, Selection]:
+                progress: bool = True, search: bool = True,
+                selection_images: int | None = None) -> dict[str, Selection]:
     """Exports every int8 candidate of a trained run, benchmarks them, keeps the fastest passing per runtime.
 
     Args:
@@ -92,6 +93,7 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
         prune: Delete the int8 files not chosen (:func:`prune_unselected`), leaving fp32 + the winners.
         search: Where no recipe meets the policy, run the float-fallback search
             (:func:`search_where_none_passed`).
+        selection_images: Size of the selection set (:func:`mocar.export.run.export_run`).
         progress: Print progress.
 
     Returns:
@@ -103,7 +105,7 @@ def select_int8(run_dir: str | Path, out_dir: str | Path, data_dir: str | Path |
     candidates = {fmt: parse_flavours(fmt, flavours) for fmt, flavours in (candidates or OFFERED).items()}
     export_run(run_dir, out_dir, formats=list(candidates), precisions=["fp32", "int8"], input_size=input_size,
                calib_images=calib_images, progress=progress, data=None if data_dir is None else str(data_dir),
-               int8=Int8Request(**{**OFFERED, **candidates}))
+               int8=Int8Request(**{**OFFERED, **candidates}), selection_images=selection_images)
     selections = select_int8_exports(out_dir, data_dir, policy, threads, runs,
                                      out=Path(out_dir) / "int8_selection", min_speedup=min_speedup, progress=progress)
     if prune:
@@ -125,7 +127,7 @@ def search_where_none_passed(out_dir: str | Path, selections: dict[str, Selectio
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     for fmt, result in results.items():
         selection = selections[fmt]
-        selection.chosen = shipped_name(fmt) if result.chosen else None
+        selection.chosen = shipped_name(fmt, result.flavour) if result.chosen else None
         selection.reason += f"; float-fallback search: {result.reason}"
         manifest.setdefault("int8_selection", {}).setdefault(fmt, {}).update(
             {"chosen": selection.chosen, "reason": selection.reason})
