@@ -76,3 +76,19 @@ def test_training_curves_from_jsonl_rows(tmp_path):
 def test_training_curves_without_known_keys(tmp_path):
     with pytest.raises(InputError, match="plottable key"):
         plot_training_curves([{"step": 1, "images_per_s": 100.0}], tmp_path / "x.png")
+
+
+def test_search_plots_draw_records_and_skip_empty_ones():
+    import base64
+
+    from mocar.bench import plots
+
+    estimate = {"value": 0.99, "low": 0.98, "high": 0.995, "n": 700}
+    point = {"float_groups": ["stem"], "agreement": estimate, "speedup": 1.3, "p50_ms": 0.4}
+    record = {"target_agreement": 0.99, "points": [point, {**point, "float_groups": [], "speedup": 1.8}],
+              "chosen": point, "sensitivities": [{"group": "stem", "agreement_alone": 0.98},
+                                                 {"group": "head", "agreement_alone": 1.0}]}
+    for png in (plots.search_pareto_png([("student onnx", record)]), plots.sensitivity_png([("student onnx", record)])):
+        assert base64.b64decode(png)[:4] == b"\x89PNG"
+    assert plots.search_pareto_png([("x", {"points": []})]) is None
+    assert plots.sensitivity_png([]) is None

@@ -295,3 +295,19 @@ def search_pareto_png(searches: Sequence[tuple[str, dict[str, Any]]]) -> str | N
     ax.set_title("int8 search: layer groups kept float (number at each point); circled = shipped", fontsize=9)
     ax.legend(fontsize=7)
     return _png(fig)
+
+
+def sensitivity_png(searches: Sequence[tuple[str, dict[str, Any]]]) -> str | None:
+    """Which layers hurt: per search, each group's agreement loss when only it is quantised (bars, most harmful on top)."""
+    searches = [(label, record) for label, record in searches if record.get("sensitivities")]
+    if not searches:
+        return None
+    fig = _figure(7.0, 0.6 + 0.22 * sum(len(r["sensitivities"]) + 2 for _, r in searches))
+    axes = fig.subplots(len(searches), 1, squeeze=False)[:, 0]
+    for ax, (label, record) in zip(axes, searches):
+        groups = record["sensitivities"][::-1]  # barh draws bottom-up: most harmful last = on top
+        ax.barh([g["group"] for g in groups], [100 * (1 - g["agreement_alone"]) for g in groups], color="#c44e52")
+        ax.set_title(f"{label}: agreement lost when only this group is int8 (points)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _png(fig)

@@ -257,6 +257,8 @@ def html_report(result: dict[str, Any], markdown: str, evidence: Sequence[Eviden
     if search_plot:
         parts += ["<h2>int8 search: agreement vs speed as layer groups stay float</h2>",
                   _img(search_plot, "int8 search Pareto"),
+                  "<h2>Which layers hurt (int8 search sensitivity)</h2>",
+                  _img(plots.sensitivity_png([(f"{r['folder']} {r['runtime']}", r) for r in searches]), "sensitivity"),
                   f"<pre>{html.escape(chr(10).join(search_lines(searches)))}</pre>"]
     parts += ["<h2>All rows</h2>", _html_table(rows, columns_for(rows)), *_html_verdicts(result.get("verdicts") or []),
               f"<pre>{html.escape(markdown.split('## Flipped', 1)[-1])}</pre>"]
