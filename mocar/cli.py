@@ -29,6 +29,10 @@ def _add_data_commands(sub: argparse._SubParsersAction) -> None:
                             "`mocar train --input-size`)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--no-broken", action="store_true", help="do not add deliberately broken rows/images")
+    synth.add_argument("--field", action="store_true",
+                       help="also photograph every valid object as a phone photo in the field (images/field/, "
+                            "export rows with condition=field; museum images unchanged)")
+    synth.add_argument("--field-per-object", type=int, default=1, help="field photos per object (default 1)")
     synth.set_defaults(handler=_cmd_data_synth)
 
     prep = data_sub.add_parser("prepare", help="validate an export, label epochs (Jenks) and split 80/10/10")
@@ -53,7 +57,8 @@ def _cmd_data_synth(args: argparse.Namespace) -> int:
     from mocar.data.synth import synthesize_museum
 
     summary = synthesize_museum(args.out, n_objects=args.objects, source_image_size=args.source_image_size,
-                                seed=args.seed, broken=not args.no_broken)
+                                seed=args.seed, broken=not args.no_broken, field=args.field,
+                                field_per_object=args.field_per_object)
     print(summary)
     return 0
 

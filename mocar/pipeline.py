@@ -14,6 +14,7 @@ from mocar.bench.int8_search import search_export
 from mocar.bench.report import verdict_summary
 from mocar.bench.search_records import SEARCHED_RUNTIMES, load_search_records
 from mocar.bench.suite import format_bench_table, run
+from mocar.data.dataset import PreparedData
 from mocar.data.prepare import PrepareConfig, format_summary, prepare_dataset
 from mocar.data.synth import synthesize_museum
 from mocar.export.run import export_run, format_manifest_table
@@ -143,10 +144,7 @@ def _bench(export_dir: list[Path], out: Path) -> dict:
 
 
 def _predict(run: Path, prepared: Path, seed: int, count: int = 3) -> dict:
-    import pandas as pd
-
-
-    test = pd.read_parquet(prepared / "manifest.parquet").query("split == 'test'")
+    test = PreparedData.load(prepared).split("test")  # museum photos (field photos are another condition)
     photos = test.sample(n=min(count, len(test)), random_state=seed)["image"].tolist()
     answers = predict_images(photos, run_dir=run, index_dir=run / "index")
     print("\n\n".join(format_prediction(a) for a in answers))

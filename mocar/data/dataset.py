@@ -24,13 +24,29 @@ TARGETS = ("epoch", "collection")
 PRELOAD_LIMIT_BYTES = 4 * 1024**3
 
 
+MUSEUM = "museum"
+
+
 @dataclass
 class PreparedData:
-    """A prepared folder: the manifest and classes.json."""
+    """A prepared folder: the manifest and classes.json.
+
+    ``manifest`` holds the museum photos, one row per object (what training, export and bench use);
+    ``all_rows`` every prepared row, field photos (``condition == "field"``) included. A manifest
+    written before the ``condition`` column existed reads as all museum photos.
+    """
 
     root: Path
     manifest: pd.DataFrame
     classes: dict
+    all_rows: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        rows = self.manifest if self.all_rows is None else self.all_rows
+        if "condition" not in rows.columns:
+            rows = rows.assign(condition=MUSEUM)
+        self.all_rows = rows
+        self.manifest = rows[rows["condition"] == MUSEUM].reset_index(drop=True)
 
     @classmethod
     def load(cls, root: str | Path) -> "PreparedData":
@@ -42,10 +58,21 @@ class PreparedData:
         classes = json.loads((root / "classes.json").read_text(encoding="utf-8"))
         return cls(root=root, manifest=manifest, classes=classes)
 
-    def split(self, name: str) -> pd.DataFrame:
-        frame = self.manifest[self.manifest["split"] == name].reset_index(drop=True)
+    @property
+    def conditions(self) -> list[str]:
+        """The photo conditions present (``museum`` first)."""
+        return sorted(self.all_rows["condition"].unique(), key=lambda c: (c != MUSEUM, c))
+
+    def split(self, name: str, condition: str | None = MUSEUM) -> pd.DataFrame:
+        """The rows of split ``name`` with photos of ``condition`` (None: every condition).
+
+        A field photo's split is its object's, so field photos of val/test objects are never in train.
+        """
+        rows = self.all_rows if condition is None else self.all_rows[self.all_rows["condition"] == condition]
+        frame = rows[rows["split"] == name].reset_index(drop=True)
         if frame.empty:
-            raise InputError(f"{self.root}: the split {name!r} is empty")
+            photos = "" if condition in (None, MUSEUM) else f" (of {condition} photos; present: {', '.join(self.conditions)})"
+            raise InputError(f"{self.root}: the split {name!r} is empty{photos}")
         return frame
 
     def class_names(self, target: str) -> list[str]:

@@ -24,14 +24,20 @@ DEFAULT_COLUMNS: dict[str, str] = {
     "collection": "collection",
     "dating": "dating",
 }
-LOGICAL_FIELDS = ("id", "image", "collection", "dating", "begin", "end")
+LOGICAL_FIELDS = ("id", "image", "collection", "dating", "begin", "end", "condition")
+#: Read as the photo's condition (museum/field) when the export has it and --columns maps none.
+DEFAULT_CONDITION_COLUMN = "condition"
 _DELIMITERS = ",;\t|"
 _ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
 
 @dataclass
 class ColumnMap:
-    """Which export column holds each logical field. Dating is free text OR numeric begin/end."""
+    """Which export column holds each logical field. Dating is free text OR numeric begin/end.
+
+    ``condition`` (optional) says whether a row is a museum photo or a field photo of the object; without
+    a mapping, a column named ``condition`` is used when the export has one.
+    """
 
     id: str = "object_id"
     image: str = "image"
@@ -39,6 +45,7 @@ class ColumnMap:
     dating: str | None = "dating"
     begin: str | None = None
     end: str | None = None
+    condition: str | None = None
     extra: list[str] = field(default_factory=list)
 
     @classmethod
@@ -63,6 +70,7 @@ class ColumnMap:
         return cls(
             id=mapping["id"], image=mapping["image"], collection=mapping["collection"],
             dating=mapping.get("dating"), begin=mapping.get("begin"), end=mapping.get("end"),
+            condition=mapping.get("condition"),
         )
 
     @property
@@ -72,7 +80,13 @@ class ColumnMap:
     def required(self) -> list[str]:
         cols = [self.id, self.image, self.collection]
         cols += [self.begin, self.end] if self.uses_numeric_dating else [self.dating]
-        return [c for c in cols if c]
+        return [c for c in cols + [self.condition] if c]
+
+    def condition_column(self, available: list[str]) -> str | None:
+        """The column of the photo's condition: the mapped one, else ``condition`` if present, else None."""
+        if self.condition:
+            return self.condition
+        return DEFAULT_CONDITION_COLUMN if DEFAULT_CONDITION_COLUMN in available else None
 
 
 @dataclass

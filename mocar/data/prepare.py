@@ -5,6 +5,14 @@ dating, year range) -> decode every image (corrupt/missing/too small rejected, o
 epoch classes per collection by Jenks natural breaks -> stratified hash splits -> write
 ``manifest.parquet``, ``classes.json``, ``report.json``, ``rejected.csv`` and the resolved config.
 
+Field photos: an export may hold, beside each object's museum photo, photos of the same object
+taken in the field (a ``condition`` column, ``museum``/``field``; blank = museum). A field row needs
+only the object's id and its image: it takes its labels from the object's museum row and, above all,
+its split, so a field photo of a val/test object never lands in train. Epoch classes, splits and the
+year statistics are computed from museum rows alone, so adding field rows changes nothing for them.
+A field row whose object has no usable museum row, or that names another collection or dating, is
+rejected with a reason.
+
 Nothing the user gave is modified: outputs go to ``--out`` only, written atomically. No row is
 dropped silently: each rejected row is listed with its spreadsheet row number, id and reason.
 """
@@ -34,12 +42,18 @@ from mocar.utils.io import atomic_write_text, write_yaml
 REJECTION_REASONS = (
     "missing_id", "duplicate_id", "empty_collection", "missing_image_path", "unparsable_dating",
     "begin_after_end", "implausible_year", "image_not_found", "image_unreadable",
-    "image_too_small", "image_too_large",
+    "image_too_small", "image_too_large", "unknown_condition", "no_museum_record",
+    "conflicts_with_museum_record",
 )
 MANIFEST_COLUMNS = (
     "id", "image", "collection", "collection_idx", "year_begin", "year_end", "year",
-    "epoch_label", "epoch_idx", "split", "row", "width", "height", "mode",
+    "epoch_label", "epoch_idx", "split", "row", "width", "height", "mode", "condition",
 )
+MUSEUM, FIELD = "museum", "field"
+CONDITIONS = (MUSEUM, FIELD)
+#: What a field row takes from its object's museum row.
+INHERITED_COLUMNS = ("collection", "collection_idx", "year_begin", "year_end", "year", "epoch_label", "epoch_idx",
+                     "split", "dating")
 
 
 @dataclass
@@ -91,10 +105,29 @@ def _dating_of(record: dict, columns: ColumnMap) -> tuple[tuple[int, int] | None
     return parse_dating(raw), raw
 
 
+def _condition(record: dict, column: str | None) -> str:
+    """The row's condition, lower-cased; blank or no column = museum (unknown values are returned as given)."""
+    raw = str(record[column]).strip().lower() if column else ""
+    return raw or MUSEUM
+
+
 def validate_rows(frame: pd.DataFrame, columns: ColumnMap, cfg: PrepareConfig) -> tuple[pd.DataFrame, list[dict]]:
-    """Check ids, collections, datings and year range; return kept rows and rejections."""
+    """Check ids, collections, datings and year range; return kept rows and rejections.
+
+    Museum rows first (ids unique among them), then field rows against the kept museum rows.
+    """
+    condition_column = columns.condition_column(list(frame.columns))
+    records = frame.to_dict("records")
+    conditions = [_condition(record, condition_column) for record in records]
+    kept, rejected = _validate_museum_rows([r for r, c in zip(records, conditions) if c == MUSEUM], columns, cfg)
+    others = [(r, c) for r, c in zip(records, conditions) if c != MUSEUM]
+    kept += _validate_field_rows(others, {row["id"]: row for row in kept}, columns, rejected)
+    return pd.DataFrame(kept), rejected
+
+
+def _validate_museum_rows(records: list[dict], columns: ColumnMap, cfg: PrepareConfig) -> tuple[list[dict], list[dict]]:
     kept, rejected, seen = [], [], {}
-    for record in frame.to_dict("records"):
+    for record in records:
         row, object_id = record["row"], record[columns.id].strip()
         collection, image = record[columns.collection].strip(), record[columns.image].strip()
         if not object_id:
@@ -123,8 +156,54 @@ def validate_rows(frame: pd.DataFrame, columns: ColumnMap, cfg: PrepareConfig) -
                     f"{raw!r} -> ({begin}, {end}) outside [{cfg.min_year}, {cfg.max_year}]")
             continue
         kept.append({"row": row, "id": object_id, "collection": collection, "image_rel": image,
-                     "year_begin": begin, "year_end": end, "dating": raw})
-    return pd.DataFrame(kept), rejected
+                     "year_begin": begin, "year_end": end, "dating": raw, "condition": MUSEUM})
+    return kept, rejected
+
+
+def _field_conflict(record: dict, museum: dict, columns: ColumnMap) -> str:
+    """Why a field row's own labels contradict its museum row ("" when they agree or are blank)."""
+    collection = record[columns.collection].strip()
+    if collection and collection != museum["collection"]:
+        return f"collection {collection!r} but the museum row {museum['row']} says {museum['collection']!r}"
+    given = (record[columns.begin].strip() and record[columns.end].strip()) if columns.uses_numeric_dating \
+        else record[columns.dating].strip()
+    dating, raw = _dating_of(record, columns)
+    if given and dating != (museum["year_begin"], museum["year_end"]):
+        return f"dating {raw!r} but the museum row {museum['row']} says {museum['dating']!r}"
+    return ""
+
+
+def _validate_field_rows(records: list[tuple[dict, str]], museum: dict[str, dict], columns: ColumnMap,
+                         rejected: list[dict]) -> list[dict]:
+    """Field rows need an id with a kept museum row and an image; their labels come from that row."""
+    kept = []
+    for record, condition in records:
+        row, object_id, image = record["row"], record[columns.id].strip(), record[columns.image].strip()
+        if condition not in CONDITIONS:
+            _reject(rejected, row, object_id, "unknown_condition", f"{condition!r}; valid: {', '.join(CONDITIONS)}")
+        elif not object_id:
+            _reject(rejected, row, object_id, "missing_id")
+        elif not image:
+            _reject(rejected, row, object_id, "missing_image_path")
+        elif object_id not in museum:
+            _reject(rejected, row, object_id, "no_museum_record", "no valid museum row has this id")
+        elif conflict := _field_conflict(record, museum[object_id], columns):
+            _reject(rejected, row, object_id, "conflicts_with_museum_record", conflict)
+        else:
+            record_of = museum[object_id]
+            kept.append({**record_of, "row": row, "image_rel": image, "condition": condition})
+    return kept
+
+
+def _drop_orphans(rows: pd.DataFrame, rejected: list[dict]) -> pd.DataFrame:
+    """Reject the field rows whose museum row lost its image in the image checks."""
+    museum_ids = set(rows.loc[rows["condition"] == MUSEUM, "id"])
+    orphan = (rows["condition"] != MUSEUM) & ~rows["id"].isin(museum_ids)
+    museum_rows = {r["id"]: r["row"] for r in rejected}
+    for record in rows[orphan].to_dict("records"):
+        _reject(rejected, record["row"], record["id"], "no_museum_record",
+                f"the museum row {museum_rows.get(record['id'], '?')} was rejected for its image")
+    return rows[~orphan].reset_index(drop=True)
 
 
 def check_images(paths: list[str], cfg: PrepareConfig, cache_dir: Path | None, progress: bool) -> list:
@@ -164,7 +243,18 @@ def _apply_image_checks(rows: pd.DataFrame, cfg: PrepareConfig, out: Path, rejec
 
 
 def label_and_split(rows: pd.DataFrame, cfg: PrepareConfig) -> tuple[pd.DataFrame, dict]:
-    """Add year, collection index, Jenks epoch classes and the split; return rows and classes.json."""
+    """Add year, collection index, Jenks epoch classes and the split; return rows and classes.json.
+
+    Classes, splits and year statistics come from the museum rows; field rows inherit their object's.
+    """
+    is_museum = rows["condition"] == MUSEUM
+    museum, classes = _label_museum_rows(rows[is_museum], cfg)
+    field = rows[~is_museum].drop(columns=[c for c in INHERITED_COLUMNS if c in rows.columns])
+    field = field.merge(museum[["id", *INHERITED_COLUMNS]], on="id", how="left", validate="many_to_one")
+    return pd.concat([museum, field], ignore_index=True), classes
+
+
+def _label_museum_rows(rows: pd.DataFrame, cfg: PrepareConfig) -> tuple[pd.DataFrame, dict]:
     rows = rows.copy()
     rows["year"] = (rows["year_begin"] + rows["year_end"]) / 2.0
     collections = sorted(rows["collection"].unique())
@@ -197,14 +287,17 @@ def _year_stats(years: np.ndarray) -> dict:
 
 def build_report(cfg: PrepareConfig, table, manifest: pd.DataFrame, rejected: list[dict], classes: dict, timings: dict) -> dict:
     reasons = Counter(r["reason"] for r in rejected)
-    per_class = (manifest.groupby(["epoch_label", "split"]).size().unstack(fill_value=0)
+    museum = manifest[manifest["condition"] == MUSEUM]
+    per_class = (museum.groupby(["epoch_label", "split"]).size().unstack(fill_value=0)
                  .reindex(columns=list(SPLIT_NAMES), fill_value=0))
     return {
         "export": str(table.path), "encoding": table.encoding, "delimiter": table.delimiter,
         "rows_in": int(len(table.frame)), "kept": int(len(manifest)), "rejected": int(len(rejected)),
         "rejected_by_reason": {r: int(reasons.get(r, 0)) for r in REJECTION_REASONS if reasons.get(r)},
         "splits": {s: int((manifest["split"] == s).sum()) for s in SPLIT_NAMES},
-        "collections": {c: int((manifest["collection"] == c).sum()) for c in classes["collections"]},
+        "conditions": {c: {s: int(((manifest["condition"] == c) & (manifest["split"] == s)).sum())
+                           for s in SPLIT_NAMES} for c in CONDITIONS if (manifest["condition"] == c).any()},
+        "collections": {c: int((museum["collection"] == c).sum()) for c in classes["collections"]},
         "num_classes": len(classes["epochs"]), "requested_classes": cfg.classes,
         "per_class": {label: {s: int(v) for s, v in counts.items()} for label, counts in per_class.iterrows()},
         "jenks_breaks": _breaks_by_collection(classes["epochs"]),
@@ -244,10 +337,10 @@ def prepare_dataset(cfg: PrepareConfig, progress: bool = True) -> PrepareResult:
         raise InputError(f"{cfg.export}: no usable rows (all {len(table.frame)} rejected); see the reasons with --out")
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    rows = _apply_image_checks(rows, cfg, out, rejected, progress)
+    rows = _drop_orphans(_apply_image_checks(rows, cfg, out, rejected, progress), rejected)
     timings["images"] = time.perf_counter() - start
-    if rows.empty:
-        raise InputError(f"{cfg.export}: no row has a usable image under {cfg.images}")
+    if not (rows["condition"] == MUSEUM).any():
+        raise InputError(f"{cfg.export}: no museum row has a usable image under {cfg.images}")
     start = time.perf_counter()
     rows, classes = label_and_split(rows, cfg)
     timings["classes_splits"] = time.perf_counter() - start

@@ -18,6 +18,10 @@ scratch at 64 px for 15 epochs on 1,600 images reached 57 % collection accuracy 
 (chance 12.5 %, majority 17 %) and a correlation of 0.59 between predicted and true year within a
 collection; a linear probe on colour histograms and edge statistics reached 41 %.
 
+With ``field=True`` the same objects are photographed a second time as phone photos in the field
+(:mod:`mocar.data.synth_field`): ``images/field/``, rows appended to the export with the object's id
+and labels and a ``condition`` column (``museum``/``field``). The museum images stay the same bytes.
+
 Output is byte-identical for a seed, whatever the number of worker processes: each object is drawn
 from its own generator seeded by ``(seed, object index)``, and JPEG/PNG encoder options are fixed.
 Caveat: bytes are reproducible for a given Pillow/libjpeg/zlib build, not across versions.
@@ -54,6 +58,7 @@ from mocar.data.synth_datings import (
     dating_for_year,
     reversed_dating,
 )
+from mocar.data.synth_field import render_field_photo
 from mocar.data.synth_render import ObjectSpec, RenderedObject, render_object
 from mocar.errors import InputError
 
@@ -82,7 +87,10 @@ PNG_SHARE = 0.1
 TINY_SIZE = 12
 LARGE_SIZE = (3000, 2000)
 MIN_OBJECTS_WITH_BROKEN = 20
-_PLAN_STREAM, _RENDER_STREAM = 1, 2  # separate seed streams for planning and drawing
+_PLAN_STREAM, _RENDER_STREAM, _FIELD_STREAM = 1, 2, 3  # separate seed streams for planning and drawing
+#: The ``condition`` column of an export with field photos: museum photo or phone photo in the field.
+MUSEUM, FIELD = "museum", "field"
+FIELD_DIR = "field"  # field photos go to images/field/<collection>/<id>-f<k>.jpg
 
 
 @dataclass(frozen=True)
@@ -132,6 +140,7 @@ class SynthSummary:
     broken_by_kind: dict[str, int]
     odd_images_by_kind: dict[str, int]
     broken_rows: list[BrokenRow] = field(default_factory=list, repr=False)
+    n_field_photos: int = 0
 
     @property
     def n_broken(self) -> int:
@@ -148,6 +157,9 @@ class SynthSummary:
             lines.append("  broken rows: " + ", ".join(f"{k} {v}" for k, v in self.broken_by_kind.items()))
         if self.odd_images_by_kind:
             lines.append("  odd images (valid): " + ", ".join(f"{k} {v}" for k, v in self.odd_images_by_kind.items()))
+        if self.n_field_photos:
+            lines.append(f"  field photos: {self.n_field_photos} (rows with condition={FIELD}, "
+                         f"images under {self.images_dir / FIELD_DIR})")
         return "\n".join(lines)
 
 
@@ -289,39 +301,98 @@ def _write_image_task(task: tuple[RowPlan, Path, int, int]) -> int:
     return write_image(*task)
 
 
-def _write_images(rows: list[RowPlan], images_dir: Path, source_image_size: int, seed: int, workers: int,
-                  progress: bool) -> None:
-    tasks = [(row, images_dir, source_image_size, seed) for row in rows]
-    bar = tqdm(total=len(tasks), desc="drawing demo museum", unit="img", disable=not progress)
+def _run_tasks(function, tasks: list, desc: str, workers: int, progress: bool) -> list:
+    """``[function(task) for task in tasks]``, in ``workers`` processes when worth it (same results)."""
+    bar = tqdm(total=len(tasks), desc=desc, unit="img", disable=not progress)
+    results = []
     if workers <= 1 or len(tasks) < 64:
         for task in tasks:
-            _write_image_task(task)
+            results.append(function(task))
             bar.update()
     else:
         # spawn, not fork: the caller may hold threads (torch, tqdm monitors) that fork would copy.
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_write_image_task, tasks, chunksize=16):
+            for result in pool.imap(function, tasks, chunksize=16):
+                results.append(result)
                 bar.update()
     bar.close()
+    return results
+
+
+def _write_images(rows: list[RowPlan], images_dir: Path, source_image_size: int, seed: int, workers: int,
+                  progress: bool) -> None:
+    tasks = [(row, images_dir, source_image_size, seed) for row in rows]
+    _run_tasks(_write_image_task, tasks, "drawing demo museum", workers, progress)
+
+
+# --- field photos --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldRow:
+    """One field photo of a museum row's object: the ``shot``-th phone photo of ``plan``'s object."""
+
+    plan: RowPlan
+    shot: int
+    image: str  # relative to images/
+    note: str = ""  # the nuisances drawn into it (filled in once drawn)
+
+
+def plan_field_photos(rows: list[RowPlan], per_object: int) -> list[FieldRow]:
+    """``per_object`` field photos of every object whose museum row is valid (no deliberate defect)."""
+    return [FieldRow(plan, shot, f"{FIELD_DIR}/{plan.image.rsplit('/', 1)[0]}/{plan.object_id}-f{shot}.jpg")
+            for plan in rows if not plan.defect for shot in range(per_object)]
+
+
+def write_field_image(row: FieldRow, images_dir: Path, source_image_size: int, seed: int) -> str:
+    """Draw and write one field photo; return the nuisances drawn into it.
+
+    The object comes from the museum photo's own generator (``(seed, render stream, object index)``),
+    the scene and camera from ``(seed, field stream, object index, shot)``.
+    """
+    object_rng = np.random.default_rng([seed, _RENDER_STREAM, row.plan.index])
+    rng = np.random.default_rng([seed, _FIELD_STREAM, row.plan.index, row.shot])
+    photo = render_field_photo(row.plan.spec, source_image_size, object_rng, rng)
+    path = images_dir / row.image
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(photo.data)
+    return "; ".join(photo.nuisances)
+
+
+def _write_field_image_task(task: tuple[FieldRow, Path, int, int]) -> str:
+    return write_field_image(*task)
+
+
+def _write_field_images(rows: list[FieldRow], images_dir: Path, source_image_size: int, seed: int, workers: int,
+                        progress: bool) -> list[FieldRow]:
+    tasks = [(row, images_dir, source_image_size, seed) for row in rows]
+    notes = _run_tasks(_write_field_image_task, tasks, "drawing field photos", workers, progress)
+    return [replace(row, note=note) for row, note in zip(rows, notes)]
 
 
 # --- tables --------------------------------------------------------------------------------------
 
-def _write_tables(rows: list[RowPlan], export_csv: Path, truth_csv: Path) -> None:
+def _write_tables(rows: list[RowPlan], export_csv: Path, truth_csv: Path,
+                  field_rows: list[FieldRow] | None = None) -> None:
+    """export.csv and truth.csv; with ``field_rows`` a ``condition`` column and the field rows at the end
+    (so the museum rows keep their row numbers)."""
+    lines = [(plan, plan.image, plan.collection, plan.defect, plan.note, MUSEUM) for plan in rows]
+    lines += [(f.plan, f.image, f.plan.collection, "", f.note, FIELD) for f in field_rows or ()]
+    extra = ("condition",) if field_rows is not None else ()
     with export_csv.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(EXPORT_COLUMNS)
-        for plan in rows:
-            writer.writerow([plan.object_id, plan.image, plan.collection, TYPE_LABELS[plan.spec.object_type],
-                             plan.title, plan.dating])
+        writer.writerow(EXPORT_COLUMNS + extra)
+        for plan, image, collection, _, _, condition in lines:
+            writer.writerow([plan.object_id, image, collection, TYPE_LABELS[plan.spec.object_type], plan.title,
+                             plan.dating] + ([condition] if extra else []))
     by_code = {c.code: c.name for c in COLLECTIONS}
     with truth_csv.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(TRUTH_COLUMNS)
-        for number, plan in enumerate(rows, start=2):
+        writer.writerow(TRUTH_COLUMNS + extra)
+        for number, (plan, _, _, defect, note, condition) in enumerate(lines, start=2):
             writer.writerow([number, plan.object_id, plan.spec.year, by_code[plan.spec.collection],
                              plan.spec.object_type, "" if plan.dating_begin is None else plan.dating_begin,
-                             "" if plan.dating_end is None else plan.dating_end, plan.defect, plan.note])
+                             "" if plan.dating_end is None else plan.dating_end, defect, note]
+                            + ([condition] if extra else []))
 
 
 def _prepare_out_dir(out_dir: Path) -> Path:
@@ -357,7 +428,8 @@ def _check_arguments(n_objects: int, source_image_size: int, seed: int, broken: 
 
 
 def synthesize_museum(out_dir: Path, n_objects: int = 2000, source_image_size: int = 128, seed: int = 0,
-                      broken: bool = True, progress: bool = True, workers: int = 2) -> SynthSummary:
+                      broken: bool = True, progress: bool = True, workers: int = 2, field: bool = False,
+                      field_per_object: int = 1) -> SynthSummary:
     """Write the demo museum (``images/``, ``export.csv``, ``truth.csv``) into ``out_dir``.
 
     Args:
@@ -369,18 +441,30 @@ def synthesize_museum(out_dir: Path, n_objects: int = 2000, source_image_size: i
         broken: add deliberately broken rows (about 1.5 %, at least one of each kind).
         progress: show a progress bar.
         workers: processes drawing images; the output does not depend on it.
+        field: also draw ``field_per_object`` phone photos of every valid object
+            (:mod:`mocar.data.synth_field`) into ``images/field/``, appended to the export as rows with
+            the object's id and labels and ``condition=field`` (every museum row gets ``condition=museum``).
+            The museum images are the same bytes as without it; `mocar data prepare` gives each field
+            row its museum record's labels and split.
+        field_per_object: field photos per object (with ``field``).
 
     Returns:
         Paths, counts per collection, broken rows per kind (with their rows) and the time taken.
     """
     _check_arguments(n_objects, source_image_size, seed, broken, workers)
+    if field and field_per_object < 1:
+        raise InputError(f"field_per_object={field_per_object}: must be >= 1 with field=True")
     started = time.perf_counter()
     out_dir = Path(out_dir)
     images_dir = _prepare_out_dir(out_dir)
     rows = plan_museum(n_objects, seed, broken)
     _write_images(rows, images_dir, source_image_size, seed, workers, progress)
+    field_rows = None
+    if field:
+        field_rows = _write_field_images(plan_field_photos(rows, field_per_object), images_dir, source_image_size,
+                                         seed, workers, progress)
     export_csv, truth_csv = out_dir / "export.csv", out_dir / "truth.csv"
-    _write_tables(rows, export_csv, truth_csv)
+    _write_tables(rows, export_csv, truth_csv, field_rows)
     broken_rows = [BrokenRow(number, plan.object_id, plan.defect, BROKEN_KINDS[plan.defect])
                    for number, plan in enumerate(rows, start=2) if plan.defect]
     by_collection = Counter(plan.spec.collection for plan in rows if plan.defect != "duplicate_id")
@@ -390,5 +474,5 @@ def synthesize_museum(out_dir: Path, n_objects: int = 2000, source_image_size: i
         objects_by_collection={c.name: by_collection.get(c.code, 0) for c in COLLECTIONS},
         broken_by_kind=_ordered_counts((b.kind for b in broken_rows), BROKEN_KINDS),
         odd_images_by_kind=_ordered_counts((plan.note for plan in rows if plan.note), ODD_IMAGES),
-        broken_rows=broken_rows,
+        broken_rows=broken_rows, n_field_photos=len(field_rows or ()),
     )
