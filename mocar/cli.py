@@ -131,7 +131,10 @@ def _add_train_commands(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--embeddings", action="store_true", help="also store embeddings in the predictions file")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
     ev.add_argument("--retrieval", action="store_true", help="also image-matching quality against --index")
-    ev.add_argument("--index", type=Path, help="reference index for --retrieval (default RUN_DIR/index)")
+    ev.add_argument("--index", type=Path, help="reference index for --retrieval and the OOD false alarms of "
+                    "--conditions (default RUN_DIR/index)")
+    ev.add_argument("--conditions", metavar="SPEC", help="instead: metrics per photo condition, e.g. "
+                    "museum,field,all:3,fog:1-5 (docs/field_conditions.md); writes RUN/conditions_<split>.json/.md")
     ev.set_defaults(handler=_cmd_eval)
 
 
@@ -187,6 +190,15 @@ def _cmd_lr_find(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     from mocar.train.eval_run import evaluate_run, format_eval
 
+    if args.conditions:
+        from mocar.data.conditions import parse_conditions
+        from mocar.field.conditions import evaluate_conditions, format_conditions_table
+
+        result = evaluate_conditions(args.run, parse_conditions(args.conditions), args.split, args.data,
+                                     args.checkpoint, args.index)
+        print(json.dumps(result, indent=2, default=float) if args.json else format_conditions_table(result))
+        print(f"written: {args.run / ('conditions_' + args.split + '.json')} (and .md)")
+        return 0
     metrics = evaluate_run(args.run, args.split, args.checkpoint, args.data, save_embeddings=args.embeddings)
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k not in ("confusion_matrix",)}, indent=2, default=float))
@@ -348,6 +360,12 @@ def _add_field_commands(sub: argparse._SubParsersAction) -> None:
     cal.add_argument("--run", required=True, type=Path, help="training run folder")
     cal.add_argument("--data", help="prepared data folder (default: the run's)")
     cal.add_argument("--method", default="aps", choices=["aps", "raps"])
+    cal.add_argument("--condition", default="museum", choices=["museum", "field"],
+                     help="photos to calibrate on; field: the val split's field photos, written to "
+                          "calibration_field.json (the museum calibration.json is kept)")
+    cal.add_argument("--field-images", type=int, metavar="N",
+                     help="with --condition field: calibrate on N of them (a seeded draw; default all)")
+    cal.add_argument("--seed", type=int, default=0, help="seed of the --field-images draw")
     cal.set_defaults(handler=_cmd_calibrate)
 
     pred = sub.add_parser("predict", help="top-5, prediction set, year interval, nearest references, warnings")
@@ -378,9 +396,13 @@ def _cmd_index_build(args: argparse.Namespace) -> int:
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
     from mocar.field import calibrate_run, format_calibration
+    from mocar.field.calibrate import calibration_file
 
-    print(format_calibration(calibrate_run(args.run, args.data, method=args.method)))
-    print(f"written: {args.run / 'calibration.json'}")
+    if args.field_images is not None and args.condition != "field":
+        raise MocarError("--field-images needs --condition field")
+    print(format_calibration(calibrate_run(args.run, args.data, method=args.method, condition=args.condition,
+                                           max_images=args.field_images, seed=args.seed)))
+    print(f"written: {args.run / calibration_file(args.condition)}")
     return 0
 
 
@@ -410,6 +432,11 @@ def _add_bench_command(sub: argparse._SubParsersAction) -> None:
                             "image outside calibration and int8 selection)")
     bench.add_argument("--parity-dir", type=Path, metavar="DIR",
                        help="agreement/PSNR/cosine/overlap on the photos of DIR instead (no labels needed)")
+    bench.add_argument("--conditions", metavar="SPEC",
+                       help="also measure every file under photo conditions, e.g. museum,field,all:3 or "
+                            "gaussian_noise:1-5 (field needs prepared field photos: mocar data synth --field)")
+    bench.add_argument("--condition-images", type=int, metavar="N",
+                       help="with --conditions: at most N parity images per condition (seeded sample)")
     bench.add_argument("--threads", default="1,2", help="thread counts to time, e.g. 1,2")
     bench.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per file and thread count")
     bench.add_argument("--warmup", type=int, default=5)
@@ -436,6 +463,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from mocar.runtime.errors import PolicyViolation
     from mocar.bench.report import verdict_summary
     from mocar.bench.suite import format_bench_table, run
+    from mocar.data.conditions import parse_conditions
 
     threads = tuple(int(t) for t in _csv(args.threads))
     if args.select:
@@ -444,7 +472,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         result = run(args.exports, args.data, _labelled_split(args.split, "test"), threads, args.runs, args.warmup,
                      args.policy, args.out, check=args.check, imports=args.imports, memory=not args.no_memory,
                      android=_android_config(args, threads), parity_images=args.parity_images,
-                     parity_dir=args.parity_dir)
+                     parity_dir=args.parity_dir, conditions=parse_conditions(args.conditions) if args.conditions else (),
+                     condition_images=args.condition_images)
     except PolicyViolation as err:
         print(f"mocar: parity policy violated:\n{err}", file=sys.stderr)
         return 1

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from mocar.bench.outputs import decode_split
 from mocar.bench.search_records import SEARCH_DIR, SEARCHED_RUNTIMES, format_search
-from mocar.bench.suite import decode_split
 from mocar.data.dataset import PreparedData
 from mocar.data.image_roles import ImageRoles, calibration_frame, selection_frame
 from mocar.errors import InputError

@@ -29,8 +29,13 @@ import numpy as np
 import pandas as pd
 
 from mocar.data.dataset import PreparedData
-from mocar.data.image_roles import (ImageRoles, assign_roles, image_folder_frame, parity_frame,
-                                    selection_frame)
+from mocar.data.image_roles import (
+    ImageRoles,
+    assign_roles,
+    image_folder_frame,
+    parity_frame,
+    selection_frame,
+)
 from mocar.errors import InputError
 
 KINDS = ("report", "selection", "sample", "folder")
@@ -58,8 +63,8 @@ class ParitySet:
         """For bench.json and the report header."""
         splits = self.frame.iloc[self.parity].get("split")
         counts = {} if splits is None else {str(k): int(v) for k, v in splits.value_counts().sort_index().items()}
-        return {"kind": self.kind, "parity_images": int(len(self.parity)), "parity_splits": counts,
-                "labelled_split": self.labelled_split or "parity images", "labelled_images": int(len(self.labelled))}
+        return {"kind": self.kind, "parity_images": len(self.parity), "parity_splits": counts,
+                "labelled_split": self.labelled_split or "parity images", "labelled_images": len(self.labelled)}
 
 
 def folder_roles(data: PreparedData, folder: Path, manifest: dict[str, Any]) -> ImageRoles:

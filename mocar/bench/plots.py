@@ -311,3 +311,29 @@ def sensitivity_png(searches: Sequence[tuple[str, dict[str, Any]]]) -> str | Non
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return _png(fig)
+
+
+def conditions_png(rows: Sequence[dict[str, Any]]) -> str | None:
+    """Agreement with the float model per condition, one line per file, one panel per folder (float and int8 alike)."""
+    rows = [r for r in rows if r.get("export") != REFERENCE_FILE and r.get("agreement") is not None]
+    if not rows:
+        return None
+    folders = list(dict.fromkeys(r["folder"] for r in rows))
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    fig = _figure(max(6.0, 0.45 * len(conditions) + 3), 2.8 * len(folders))
+    axes = fig.subplots(len(folders), 1, squeeze=False)[:, 0]
+    for ax, folder in zip(axes, folders):
+        mine = [r for r in rows if r["folder"] == folder]
+        colours = _colours([r["export"] for r in mine])
+        for export in dict.fromkeys(r["export"] for r in mine):
+            points = {r["condition"]: r for r in mine if r["export"] == export}
+            x = [i for i, c in enumerate(conditions) if c in points]
+            y = [points[conditions[i]]["agreement"] for i in x]
+            style = "-" if points[conditions[x[0]]]["precision"] == "int8" else ":"
+            ax.plot(x, y, style, marker="o", markersize=3, color=colours[export], label=export)
+        ax.set_xticks(range(len(conditions)), conditions, rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("agreement %", fontsize=8)
+        ax.set_title(f"{folder}: top-1 agreement with its float model per condition (int8 solid)", fontsize=8)
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return _png(fig)

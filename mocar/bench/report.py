@@ -159,6 +159,35 @@ def search_lines(searches: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+CONDITION_COLUMNS: list[Column] = [
+    ("condition", "condition", "{}"), ("folder", "source", "{}"), ("export", "file", "{}"),
+    ("agreement", "agree % [95 % CI]", "{:.2f}" + INTERVAL), ("parity_images", "n", "{}"), ("top1", "top-1", "{:.4f}"),
+    ("delta_top1", "Δtop-1 pt [95 % CI]", "{:+.2f}" + INTERVAL), ("labelled_images", "n lab", "{}")]
+SUMMARY_COLUMNS: list[Column] = [
+    ("folder", "source", "{}"), ("export", "file", "{}"), ("conditions", "corruptions", "{}"),
+    ("mean_agreement", "mean agree %", "{:.2f}"), ("min_agreement", "min agree %", "{:.2f}"),
+    ("relative_corruption_error", "rel. corruption error", "{:.3f}")]
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[Column]) -> list[str]:
+    return ["| " + " | ".join(t for _, t, _ in columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(_cell(r, k, f) for k, _, f in columns) + " |" for r in rows)]
+
+
+def condition_lines(result: dict[str, Any]) -> list[str]:
+    """Museum vs field vs corruptions: every file's agreement with its float model per condition."""
+    rows = result.get("conditions") or []
+    if not rows:
+        return []
+    lines = ["# Photo conditions: museum, field, corruptions", "",
+             "Every file against its own float model (`model.pt` rows: the float model's accuracy) under each "
+             "condition, on the parity images (field: those objects' field photos); corruptions seeded per image. "
+             "Relative corruption error: the file's top-1 error summed over the corruptions / its float model's "
+             "(1.0 = int8 loses nothing extra under corruption).", "", *_table(rows, CONDITION_COLUMNS), ""]
+    summary = result.get("conditions_summary") or []
+    return lines + ([*_table(summary, SUMMARY_COLUMNS), ""] if summary else [])
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """``report.md``: header, machine, the table, flipped predictions."""
     rows = result["rows"]
@@ -175,7 +204,7 @@ def markdown_report(result: dict[str, Any]) -> str:
                  "compares means." if any(c[0] == "mean_ms" for c in columns_for(rows)) else ""), "",
               *([memory, ""] if memory else []),
               format_bench_table(rows), "", *verdict_lines(result.get("verdicts") or []),
-              *search_lines(result.get("int8_search") or []),
+              *search_lines(result.get("int8_search") or []), *condition_lines(result),
               "## Flipped predictions (first 5 per export)", ""]
     multi = len(folders) > 1
     for p in result["parity"]:
@@ -260,6 +289,11 @@ def html_report(result: dict[str, Any], markdown: str, evidence: Sequence[Eviden
                   "<h2>Which layers hurt (int8 search sensitivity)</h2>",
                   _img(plots.sensitivity_png([(f"{r['folder']} {r['runtime']}", r) for r in searches]), "sensitivity"),
                   f"<pre>{html.escape(chr(10).join(search_lines(searches)))}</pre>"]
+    if result.get("conditions"):
+        parts += ["<h2>Photo conditions: agreement with the float model</h2>",
+                  _img(plots.conditions_png(result["conditions"]), "agreement per condition"),
+                  _html_table(result["conditions"], CONDITION_COLUMNS),
+                  _html_table(result.get("conditions_summary") or [], SUMMARY_COLUMNS)]
     parts += ["<h2>All rows</h2>", _html_table(rows, columns_for(rows)), *_html_verdicts(result.get("verdicts") or []),
               f"<pre>{html.escape(markdown.split('## Flipped', 1)[-1])}</pre>"]
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>mocar bench</title><style>{_STYLE}</style>"

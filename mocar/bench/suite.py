@@ -35,25 +35,45 @@ import numpy as np
 from tqdm import tqdm
 
 from mocar.bench.android import AndroidBenchConfig, bench_on_device
+from mocar.bench.conditions import bench_conditions, corruption_summary
 from mocar.bench.evidence import Evidence
+from mocar.bench.figures import flipped, parity_figures, subset
 from mocar.bench.junit import write_junit
 from mocar.bench.machine import load_1m, machine_fields
 from mocar.bench.memory import PROBE_RUNS, MemoryProbeError, probe_memory
-from mocar.bench.report import format_bench_table, write_results
-from mocar.bench.search_records import load_search_records
-from mocar.bench.figures import flipped, parity_figures, subset
+from mocar.bench.outputs import calendar_years, decode_split, targets_of
 from mocar.bench.parity_set import ParitySet, build_parity_set, folder_roles
-from mocar.bench.rows import REFERENCE_FILE, comparable_latencies, load_imported_rows, model_label
+from mocar.bench.report import format_bench_table, write_results
+from mocar.bench.rows import (
+    REFERENCE_FILE,
+    comparable_latencies,
+    load_imported_rows,
+    model_label,
+)
+from mocar.bench.search_records import load_search_records
+from mocar.data.conditions import Condition
 from mocar.data.dataset import PreparedData
-from mocar.data.images import load_rgb
 from mocar.errors import InputError
-from mocar.runtime.policy import CheckResult, evaluate_policy, load_policy, raise_on_violations
+from mocar.runtime.policy import (
+    CheckResult,
+    evaluate_policy,
+    load_policy,
+    raise_on_violations,
+)
 from mocar.runtime.preprocessing import Preprocessing
 from mocar.runtime.runners import open_runner
 from mocar.train.run_files import load_trained_run
 
-__all__ = ["REFERENCE_FILE", "ExportFolder", "Evidence", "decode_split", "format_bench_table", "open_folders",
-           "run", "time_runner"]
+__all__ = [
+    "REFERENCE_FILE",
+    "Evidence",
+    "ExportFolder",
+    "decode_split",
+    "format_bench_table",
+    "open_folders",
+    "run",
+    "time_runner",
+]
 
 
 @dataclass
@@ -123,12 +143,6 @@ def open_folders(paths: Sequence[str | Path]) -> list[ExportFolder]:
     return folders
 
 
-def decode_split(frame, preprocessing: Preprocessing, progress: bool) -> np.ndarray:
-    """The split's images preprocessed once with a file's own contract (float32 NCHW)."""
-    paths = tqdm(frame["image"], desc="decoding images", unit="img", disable=not progress)
-    return np.stack([preprocessing.image_to_input(load_rgb(p)) for p in paths]).astype(np.float32)
-
-
 def time_runner(path: Path, images: np.ndarray, threads: int, runs: int, warmup: int) -> dict[str, float]:
     """Load time and batch-1 latency (warm-up first; median, p90, min over ``runs``)."""
     start = time.perf_counter()
@@ -163,19 +177,6 @@ def memory_fields(path: Path, images: np.ndarray, threads: int, warmup: int, sim
         return {"peak_rss_mb": None, "baseline_rss_mb": None}
 
 
-def _calendar_years(outputs: dict[str, np.ndarray], metadata: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The files output a normalised year; metadata says how to turn it into calendar years."""
-    year = metadata.get("year")
-    if year and "year" in outputs:
-        outputs = {**outputs, "year": outputs["year"].reshape(-1) * year["scale"] + year["mean"]}
-    return outputs
-
-
-def _targets(frame, metadata: dict[str, Any]) -> np.ndarray:
-    target = metadata["labels"].get("target", "collection")
-    return frame["collection_idx" if target == "collection" else "epoch_idx"].to_numpy()
-
-
 @dataclass
 class _Images:
     """The parity set's images, decoded once per preprocessing contract and shared by every folder."""
@@ -206,9 +207,9 @@ def bench_folder(folder: ExportFolder, images: _Images, threads: Sequence[int], 
     """
     plan, inputs = images.plan, images.for_file(folder.metadata)
     labelled = plan.frame.iloc[plan.labelled]
-    targets = _targets(labelled, folder.metadata) if len(plan.labelled) else None
+    targets = targets_of(labelled, folder.metadata) if len(plan.labelled) else None
     years = labelled["year"].to_numpy(float) if folder.metadata.get("year") and targets is not None else None
-    ref_out = _calendar_years(open_runner(folder.path / REFERENCE_FILE, max(threads)).run(inputs), folder.metadata)
+    ref_out = calendar_years(open_runner(folder.path / REFERENCE_FILE, max(threads)).run(inputs), folder.metadata)
     labels = list(folder.metadata["labels"]["names"])
     parity_ids = plan.frame["id"].astype(str).to_numpy()[plan.parity].tolist()
     entries = [{"file": REFERENCE_FILE, "format": "torch", "precision": "fp32", "flavour": "reference",
@@ -217,7 +218,7 @@ def bench_folder(folder: ExportFolder, images: _Images, threads: Sequence[int], 
     for entry in tqdm(entries, desc=f"benchmarking {folder.label}", unit="file", disable=not images.progress):
         path = folder.path / entry["file"]
         runner = open_runner(path, max(threads))
-        outputs = ref_out if entry["status"] == "reference" else _calendar_years(runner.run(inputs), runner.metadata)
+        outputs = ref_out if entry["status"] == "reference" else calendar_years(runner.run(inputs), runner.metadata)
         base = {"folder": folder.label, "model": folder.model, "export": entry["file"], "format": entry["format"],
                 "input_size": Preprocessing.from_metadata(runner.metadata, str(path)).input_size,
                 "precision": entry["precision"], "flavour": entry.get("flavour"), "status": entry["status"],
@@ -284,7 +285,8 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
         policy: str | Path | None = None, out: str | Path | None = None, check: bool = False, progress: bool = True,
         imports: Sequence[str | Path] = (), memory: bool = True, android: AndroidBenchConfig | None = None,
         parity_images: int | None = None, parity_dir: str | Path | None = None,
-        selection: bool = False) -> dict[str, Any]:
+        selection: bool = False, conditions: Sequence[Condition] = (),
+        condition_images: int | None = None) -> dict[str, Any]:
     """Benchmarks one or several export folders into one report (Python API of `mocar bench`).
 
     Args:
@@ -308,6 +310,8 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
         parity_dir: Measure them on the photos of this folder instead (no labels needed).
         selection: Measure them on the folders' selection images (the validation parity set of the
             int8 choice; :mod:`mocar.data.image_roles`).
+        conditions: Also measure every file under these photo conditions (field photos, corruptions;
+            :mod:`mocar.bench.conditions`), on at most ``condition_images`` parity images each.
 
     Returns:
         ``{"rows", "parity", "out", "split", "images", "folders"}`` (+ ``"checks"`` with ``check``).
@@ -348,6 +352,9 @@ def run(exports_dir: str | Path | Sequence[str | Path], data_dir: str | Path | N
               "imports": [str(p) for p in imports]}
     result["int8_search"] = [{"folder": f.label, "runtime": runtime, **record}
                              for f in folders for runtime, record in load_search_records(f.path).items()]
+    if conditions:
+        result["conditions"] = bench_conditions(folders, data, plan, conditions, condition_images, progress)
+        result["conditions_summary"] = corruption_summary(result["conditions"])
     checks = policy_checks(result, policy)  # in every report: n, intervals, "too few", "within noise"
     result["verdicts"] = [verdict_record(c) for c in checks]
     write_results(result, out, evidence)

@@ -33,6 +33,30 @@ from mocar.utils.io import atomic_write_text
 SCHEMA = "mocar-calibration"
 SCHEMA_VERSION = 1
 CALIBRATION_FILE = "calibration.json"
+MUSEUM = "museum"
+
+
+def calibration_file(condition: str = MUSEUM) -> str:
+    """The file name of a calibration fitted on photos of ``condition`` (museum: ``calibration.json``).
+
+    A recalibration on field photos goes to ``calibration_field.json`` and never replaces the museum
+    constants that the export stage embeds.
+    """
+    return CALIBRATION_FILE if condition == MUSEUM else f"calibration_{condition}.json"
+
+
+def _calibration_frames(field_run: FieldRun, calib_split: str, test_split: str, condition: str,
+                        max_images: int | None, seed: int):
+    """The rows to calibrate on (``max_images`` of them, a seeded draw) and to report on, both of ``condition``."""
+    val_frame = field_run.data.split(calib_split, condition=condition)
+    if max_images is not None:
+        if max_images < 2:
+            raise CalibrationError(f"--field-images {max_images}: calibration needs at least 2 photos")
+        if max_images < len(val_frame):
+            rows = np.sort(np.random.default_rng(seed).choice(len(val_frame), max_images, replace=False))
+            val_frame = val_frame.iloc[rows].reset_index(drop=True)
+    test_frame = field_run.data.split(test_split, condition=condition)
+    return val_frame, test_frame
 
 
 def _class_block(probs_val, y_val, probs_test, y_test, names, over: str, **fit_args) -> tuple[dict, dict]:
@@ -60,8 +84,13 @@ def _year_block(field_run: FieldRun, val, test, frames, alphas) -> tuple[dict, d
 def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None, checkpoint: str = "best",
                   alphas: Sequence[float] = conformal.ALPHAS, method: str = "aps", lam: float = conformal.RAPS_LAMBDA,
                   k_reg: int = conformal.RAPS_K_REG, randomized: bool = False, calib_split: str = "val",
-                  test_split: str = "test", batch_size: int = 64) -> dict[str, Any]:
+                  test_split: str = "test", batch_size: int = 64, condition: str = MUSEUM,
+                  max_images: int | None = None, seed: int = 0) -> dict[str, Any]:
     """Fit conformal and OOD constants on ``calib_split``, report them on ``test_split``, write calibration.json.
+
+    With ``condition="field"`` the constants are fitted on the field photos of ``calib_split`` (the
+    recalibration under shift: ``max_images`` of them, a seeded draw; None: all), reported on the
+    field photos of ``test_split`` and written to ``calibration_field.json`` (:func:`calibration_file`).
 
     Args:
         run_dir: The run folder (calibration.json is written there).
@@ -72,12 +101,16 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None, check
         randomized: Randomised sets (exact coverage, not reproducible per photo); default deterministic.
         calib_split, test_split: Splits to calibrate on and to report on.
         batch_size: Inference batch size.
+        condition: Photos to calibrate and report on (``museum`` or ``field``; PreparedData conditions).
+        max_images: Calibrate on at most this many photos of ``calib_split`` (seeded draw).
+        seed: Seed of that draw.
 
     Returns:
-        The calibration.json content.
+        The calibration's content (also written to the run folder).
     """
     field_run = open_field_run(run_dir, data_dir, checkpoint)
-    (val_frame, val), (test_frame, test) = (field_run.split_outputs(s, batch_size) for s in (calib_split, test_split))
+    val_frame, test_frame = _calibration_frames(field_run, calib_split, test_split, condition, max_images, seed)
+    val, test = (field_run.frame_outputs(frame, batch_size) for frame in (val_frame, test_frame))
     if len(val_frame) < 2:
         raise CalibrationError(f"the {calib_split} split has {len(val_frame)} images; calibration needs more")
     run = field_run.run
@@ -85,9 +118,9 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None, check
     probs_val, probs_test = softmax(val.logits), softmax(test.logits)
     result: dict[str, Any] = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION,
                               "model": field_run.model_description(),
-                              "calibrated_on": {"split": calib_split, "n": len(val_frame)},
+                              "calibrated_on": {"split": calib_split, "condition": condition, "n": len(val_frame)},
                               "collections": None, "year": None}
-    report: dict[str, Any] = {"split": test_split, "n": len(test_frame)}
+    report: dict[str, Any] = {"split": test_split, "condition": condition, "n": len(test_frame)}
     result["classes"], report["classes"] = _class_block(probs_val, val.targets, probs_test, test.targets,
                                                         run.class_names, run.target, **fit_args)
     if run.target == "epoch":
@@ -99,7 +132,7 @@ def calibrate_run(run_dir: str | Path, data_dir: str | Path | None = None, check
     if val.year_pred is not None:
         result["year"], report["year"] = _year_block(field_run, val, test, (val_frame, test_frame), alphas)
     result.update({"report": report, "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
-    atomic_write_text(Path(run_dir) / CALIBRATION_FILE, json.dumps(result, indent=2, ensure_ascii=False))
+    atomic_write_text(Path(run_dir) / calibration_file(condition), json.dumps(result, indent=2, ensure_ascii=False))
     return result
 
 
@@ -119,8 +152,9 @@ def load_calibration(path: str | Path) -> dict[str, Any]:
 def format_calibration(result: dict[str, Any]) -> str:
     """Coverage and size/width per level on the test split, for the terminal."""
     report = result["report"]
-    lines = [f"calibrated on {result['calibrated_on']['split']} ({result['calibrated_on']['n']} images), "
-             f"checked on {report['split']} ({report['n']} images)"]
+    photos = f" {report['condition']} photos" if report.get("condition", MUSEUM) != MUSEUM else ""
+    lines = [f"calibrated on {result['calibrated_on']['split']}{photos} ({result['calibrated_on']['n']} images), "
+             f"checked on {report['split']}{photos} ({report['n']} images)"]
     for block in ("classes", "collections"):
         for level, row in (report.get(block) or {}).items():
             lines.append(f"  {block:11} {float(level):5.0%}: coverage {row['coverage']:.3f}, "
