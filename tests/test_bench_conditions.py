@@ -59,5 +59,7 @@ def test_field_photos_are_those_of_the_parity_objects(tiny_onnx_export):
     assert (field.frame["condition"] == "field").all()
     assert sorted(field.frame["id"]) == sorted(museum.frame["id"])
     assert len(field.labelled) == int((field.frame["split"] == "test").sum())
+    with pytest.raises(InputError, match="--condition-images must be >= 1"):
+        condition_images(data, plan, Condition("museum"), 0)
     with pytest.raises(InputError, match="no field photos"):
         condition_images(PreparedData.load(tiny_onnx_export["prepared"]), plan, Condition("field"), None)

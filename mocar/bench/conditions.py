@@ -53,6 +53,8 @@ def condition_images(data: PreparedData, plan: ParitySet, condition: Condition, 
     Raises:
         InputError: If the condition has no photos among the parity images (e.g. no field photos prepared).
     """
+    if limit is not None and limit < 1:
+        raise InputError(f"--condition-images must be >= 1, got {limit}")
     base = plan.frame.iloc[plan.parity].reset_index(drop=True)
     if limit is not None and limit < len(base):
         keep = np.sort(np.random.default_rng(CONDITION_SEED).permutation(len(base))[:limit])
@@ -75,13 +77,14 @@ def _file_rows(folder: Any, condition: Condition, sets: ConditionImages, inputs:
     labelled = sets.frame.iloc[sets.labelled]
     targets = targets_of(labelled, folder.metadata) if len(sets.labelled) else None
     years = labelled["year"].to_numpy(float) if folder.metadata.get("year") and targets is not None else None
-    reference = calendar_years(open_runner(folder.path / REFERENCE_FILE, 2).run(inputs), folder.metadata)
-    rows = []
+    rows, reference = [], {}
     for entry in [{"file": REFERENCE_FILE, "format": "torch", "precision": "fp32"}, *folder.entries]:
         runner = open_runner(folder.path / entry["file"], 2)
         if runner.simulated:  # a PyTorch stand-in (CoreML on Linux): slow, and not the runtime under test
             continue
-        outputs = reference if entry["file"] == REFERENCE_FILE else calendar_years(runner.run(inputs), runner.metadata)
+        metadata = folder.metadata if entry["file"] == REFERENCE_FILE else runner.metadata
+        outputs = calendar_years(runner.run(inputs), metadata)
+        reference = reference or outputs  # the float reference comes first
         rows.append({"condition": condition.name, "photos": condition.photos, "corruption": condition.corruption,
                      "severity": condition.severity, "folder": folder.label, "export": entry["file"],
                      "format": entry["format"], "precision": entry["precision"], "simulated": bool(runner.simulated),

@@ -123,6 +123,18 @@ def verdict_summary(verdicts: Sequence[dict[str, Any]]) -> str:
             + " (details: report.md, 'Parity policy')")
 
 
+def verdict_cells(verdict: dict[str, Any]) -> dict[str, str]:
+    """The text of one policy check for a table row: figure [interval], n, the bound, and pass/FAIL with why."""
+    v = verdict
+    interval = f" [{v['low']:.4g}, {v['high']:.4g}]" if v["low"] is not None and v["high"] is not None else ""
+    flags = [f"too few images ({v['images']})"] if v["too_few_images"] else []
+    flags += ["within noise"] if v["within_noise"] else []
+    return {"measured": "–" if v["measured"] is None else f"{v['measured']:.4g}{interval}",
+            "images": "–" if v["images"] is None else str(v["images"]),
+            "required": f"{'>=' if v['bound'] == 'min' else '<='} {v['threshold']:g}",
+            "verdict": ("pass" if v["passed"] else "FAIL") + (f" — {', '.join(flags)}" if flags else "")}
+
+
 def verdict_lines(verdicts: Sequence[dict[str, Any]]) -> list[str]:
     """The parity policy's checks: each figure with its interval and n, and why it fails or is doubtful."""
     if not verdicts:
@@ -136,14 +148,10 @@ def verdict_lines(verdicts: Sequence[dict[str, Any]]) -> list[str]:
              f"tell on which side the truth lies ({noisy} such checks; {few} on too few images).", "",
              "| file | metric | measured [95 % CI] | n | required | verdict |", "|---|---|---|---|---|---|"]
     for v in verdicts:
-        interval = f" [{v['low']:.4g}, {v['high']:.4g}]" if v["low"] is not None and v["high"] is not None else ""
-        measured = "–" if v["measured"] is None else f"{v['measured']:.4g}{interval}"
-        flags = [f"too few images ({v['images']})"] if v["too_few_images"] else []
-        flags += ["within noise"] if v["within_noise"] else []
-        verdict = ("pass" if v["passed"] else "**FAIL**") + (f" — {', '.join(flags)}" if flags else "")
-        op = ">=" if v["bound"] == "min" else "<="
-        lines.append(f"| {v['export']} | {v['metric']} | {measured} | {v['images'] if v['images'] is not None else '–'} "
-                     f"| {op} {v['threshold']:g} | {verdict} |")
+        cells = verdict_cells(v)
+        verdict = cells["verdict"].replace("FAIL", "**FAIL**", 1)
+        lines.append(f"| {v['export']} | {v['metric']} | {cells['measured']} | {cells['images']} "
+                     f"| {cells['required']} | {verdict} |")
     return lines + [""]
 
 
@@ -155,7 +163,7 @@ def search_lines(searches: Sequence[dict[str, Any]]) -> list[str]:
              "Chosen on each folder's selection images (never the parity images above); every candidate timed "
              "alternately with the fp32 file.", ""]
     for record in searches:
-        lines += [format_search(record).replace("## int8 search,", f"## {record['folder']}: int8 search,", 1), ""]
+        lines += [format_search(record, heading=f"## {record['folder']}: int8 search"), ""]
     return lines
 
 
@@ -248,7 +256,7 @@ POINT_COLUMNS: list[Column] = [("point", "#", "{}"), ("folder", "source", "{}"),
 
 
 VERDICT_COLUMNS: list[Column] = [("export", "file", "{}"), ("metric", "metric", "{}"),
-                                 ("measured", "measured [95 % CI]", "{:.4g}" + INTERVAL), ("images", "n", "{}"),
+                                 ("measured", "measured [95 % CI]", "{}"), ("images", "n", "{}"),
                                  ("required", "required", "{}"), ("verdict", "verdict", "{}")]
 
 
@@ -256,10 +264,7 @@ def _html_verdicts(verdicts: Sequence[dict[str, Any]]) -> list[str]:
     if not verdicts:
         return []
     lines = verdict_lines(verdicts)
-    shown = [{**v, "measured_low": v["low"], "measured_high": v["high"],
-              "required": f"{'>=' if v['bound'] == 'min' else '<='} {v['threshold']:g}",
-              "verdict": line.rsplit("|", 2)[-2].strip().replace("**", "")}
-             for v, line in zip(verdicts, lines[-1 - len(verdicts):-1])]
+    shown = [{**v, **verdict_cells(v)} for v in verdicts]
     return [f"<h2>{html.escape(lines[0][3:])}</h2>", f"<p>{html.escape(lines[2])}</p>",
             _html_table(shown, VERDICT_COLUMNS)]
 

@@ -13,9 +13,9 @@ SEARCH_DIR = "int8_search"
 SEARCHED_RUNTIMES = ("onnx", "tflite")
 
 
-def format_search(record: dict[str, Any]) -> str:
+def format_search(record: dict[str, Any], heading: str = "## int8 search") -> str:
     """Markdown of one search: the verdict, every candidate (the Pareto of agreement vs latency), the sensitivities."""
-    lines = [f"## int8 search, {record['runtime']} ({record['flavour']}): "
+    lines = [f"{heading}, {record['runtime']} ({record['flavour']}): "
              f"{record['shipped'] or 'no file meets the target'}", "",
              f"{record['reason']} Target: agreement >= {100 * record['target_agreement']:.1f} % on "
              f"{record['images']} selection images; {record['threads']} thread(s); {record['seconds']:.0f} s.", "",

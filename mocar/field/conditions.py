@@ -44,7 +44,7 @@ from mocar.field.calibrate import MUSEUM, calibration_file, load_calibration
 from mocar.field.errors import CalibrationError, ModelMismatchError
 from mocar.field.index import DEFAULT_INDEX_NAME, ReferenceIndex
 from mocar.field.runs import FieldRun, collection_matrix, open_field_run, softmax
-from mocar.runtime.statistics import paired_mean_difference, proportion
+from mocar.runtime.statistics import mean_estimate, proportion
 from mocar.train.evaluate import SplitPredictions, predict_dataset
 from mocar.utils.io import atomic_write_text, json_safe
 
@@ -150,7 +150,7 @@ def measure_condition(field_run: FieldRun, condition: Condition, split: str,
         errors = np.abs(outputs.year_pred - frame["year"].to_numpy(np.float64))
         errors = errors[np.isfinite(errors)]
         if len(errors):
-            row["year_mae"] = paired_mean_difference(np.zeros_like(errors), errors).to_dict()
+            row["year_mae"] = mean_estimate(errors).to_dict()
     row["calibrations"] = {name: _coverage(field_run, frame, outputs, data) for name, data in calibrations.items()}
     row["ood"] = _ood_false_alarms(index, outputs)
     return row

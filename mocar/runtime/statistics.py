@@ -69,6 +69,24 @@ def agreement(reference_top1: np.ndarray, candidate_top1: np.ndarray) -> Estimat
     return proportion(int(np.sum(reference_top1 == candidate_top1)), len(reference_top1))
 
 
+def mean_estimate(values: np.ndarray, confidence: float = CONFIDENCE) -> Estimate:
+    """Mean of per-image values with a percentile-bootstrap interval (seeded, so reports are reproducible).
+
+    Raises:
+        InputError: If ``values`` is empty or not 1-D.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim != 1 or len(values) == 0:
+        raise InputError(f"a mean needs a non-empty 1-D array; got shape {values.shape}")
+    mean = float(np.mean(values))
+    if np.all(values == values[0]):  # every resample gives the same mean
+        return Estimate(mean, mean, mean, len(values))
+    result = stats.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
+                             method="percentile", random_state=np.random.default_rng(BOOTSTRAP_SEED))
+    interval = result.confidence_interval
+    return Estimate(mean, float(interval.low), float(interval.high), len(values))
+
+
 def paired_mean_difference(reference: np.ndarray, candidate: np.ndarray, confidence: float = CONFIDENCE) -> Estimate:
     """Mean of ``candidate - reference`` per image, with a paired percentile-bootstrap interval.
 
@@ -78,14 +96,7 @@ def paired_mean_difference(reference: np.ndarray, candidate: np.ndarray, confide
     reference, candidate = np.asarray(reference, np.float64), np.asarray(candidate, np.float64)
     if reference.shape != candidate.shape or reference.ndim != 1 or len(reference) == 0:
         raise InputError(f"paired differences need two equal 1-D arrays; got {reference.shape} and {candidate.shape}")
-    differences = candidate - reference
-    mean = float(np.mean(differences))
-    if np.all(differences == differences[0]):  # every resample gives the same mean
-        return Estimate(mean, mean, mean, len(differences))
-    result = stats.bootstrap((differences,), np.mean, confidence_level=confidence, n_resamples=BOOTSTRAP_RESAMPLES,
-                             method="percentile", random_state=np.random.default_rng(BOOTSTRAP_SEED))
-    interval = result.confidence_interval
-    return Estimate(mean, float(interval.low), float(interval.high), len(differences))
+    return mean_estimate(candidate - reference, confidence)
 
 
 def mcnemar_p(reference_correct: np.ndarray, candidate_correct: np.ndarray) -> float:
