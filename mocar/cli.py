@@ -524,7 +524,13 @@ def _add_quantize_commands(sub: argparse._SubParsersAction) -> None:
     search.add_argument("--runtimes", default="onnx,tflite", help="comma-separated: onnx, tflite (default both)")
     search.add_argument("--policy", type=Path, help="parity policy YAML whose int8 agreement bound is the target")
     search.add_argument("--threads", type=int, default=1, help="threads when timing candidates (default 1)")
-    search.add_argument("--budget-s", type=float, default=300.0, help="seconds per runtime (default 300)")
+    search.add_argument("--budget-s", type=float, default=300.0,
+                        help="seconds per runtime, ranking included (at most half of it; default 300)")
+    search.add_argument("--rank-images", type=int, default=256,
+                        help="selection images that rank the layer groups, spread over the set (default 256; 0: all)")
+    search.add_argument("--sqnr-images", type=int,
+                        help="images for the ONNX debugger's per-layer SQNR column (default 32, a few at a time; "
+                             "0 skips it)")
     search.add_argument("--min-speedup", type=float, help="only keep files at least this many times faster than fp32")
     search.add_argument("--criterion", choices=["lower", "point"], default="lower",
                         help="lower (default): the agreement's Wilson lower bound (--confidence) must meet the "
@@ -545,7 +551,8 @@ def _cmd_quantize_search(args: argparse.Namespace) -> int:
 
     results = search_export(args.exports, tuple(_csv(args.runtimes)), args.policy, args.threads, args.budget_s,
                             args.min_speedup, args.data, progress=True, criterion=args.criterion,
-                            confidence=args.confidence, onnx_flavour=args.onnx_flavour)
+                            confidence=args.confidence, onnx_flavour=args.onnx_flavour,
+                            rank_images=args.rank_images or None, sqnr_images=args.sqnr_images)
     for runtime, result in results.items():
         print(f"{runtime}: {result.reason}")
     print(f"details: {args.exports / 'int8_search'}/<runtime>.md; the chosen files are listed in manifest.json")
@@ -558,13 +565,16 @@ def _add_demo_command(sub: argparse._SubParsersAction) -> None:
     demo.add_argument("--objects", type=int, default=2000)
     demo.add_argument("--source-image-size", type=int, default=128, help="side of the generated photos (default 128)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-field-photos", dest="field_photos", action="store_false",
+                      help="skip the phone photos of the same objects and the museum-vs-field measurements")
     demo.set_defaults(handler=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mocar.pipeline import DemoConfig, run_demo
 
-    run_demo(DemoConfig(out=str(args.out), objects=args.objects, source_image_size=args.source_image_size, seed=args.seed))
+    run_demo(DemoConfig(out=str(args.out), objects=args.objects, source_image_size=args.source_image_size, seed=args.seed,
+                        field_photos=args.field_photos))
     return 0
 
 

@@ -14,11 +14,14 @@ from mocar.bench.int8_search import search_export
 from mocar.bench.report import verdict_summary
 from mocar.bench.search_records import SEARCHED_RUNTIMES, load_search_records
 from mocar.bench.suite import format_bench_table, run
+from mocar.data.conditions import parse_conditions
 from mocar.data.dataset import PreparedData
-from mocar.data.prepare import PrepareConfig, format_summary, prepare_dataset
+from mocar.data.prepare import FIELD, PrepareConfig, format_summary, prepare_dataset
 from mocar.data.synth import synthesize_museum
 from mocar.export.run import export_run, format_manifest_table
 from mocar.field import build_index, calibrate_run, format_calibration, format_prediction, predict_images
+from mocar.field.calibrate import calibration_file
+from mocar.field.conditions import evaluate_conditions, format_conditions_table
 from mocar.mobile.android_assets import write_android_assets
 from mocar.mobile.golden import write_export_goldens
 from mocar.mobile.web import RuntimeUnavailableError, build_site
@@ -31,10 +34,16 @@ from mocar.utils.io import write_yaml
 # An int8 file that is not at least this much faster than fp32 is not worth its agreement risk: the
 # demo teacher's passing int8 files run at ~1.0x (GroupNorm stays float between int8 convolutions).
 DEMO_MIN_SPEEDUP = 1.1
+# Museum photos vs phone photos of the same objects: accuracy, coverage and every export's agreement.
+DEMO_CONDITIONS = "museum,field"
 
 @dataclass
 class DemoConfig:
-    """The demo's knobs; training values are sized for a few minutes on 2 CPU cores."""
+    """The demo's knobs; training values are sized for a few minutes on 2 CPU cores.
+
+    ``field_photos``: also render every object as a phone photo (``mocar data synth --field``); training
+    reads the museum photos only, the field photos measure the shift (issue 17).
+    """
 
     out: str = "runs/demo"
     objects: int = 2000
@@ -47,6 +56,7 @@ class DemoConfig:
     lr: float = 0.03
     student: str = "student_tiny"
     golden_images: int = 8
+    field_photos: bool = True
 
 
 def _stage(name: str) -> None:
@@ -85,13 +95,26 @@ def _evaluate(run: Path) -> dict:
     return {k: metrics[k] for k in keys if k in metrics}
 
 
-def _calibrate_and_index(run: Path) -> dict:
+def _calibrate_and_index(run: Path, field_photos: bool) -> dict:
 
     if not (run / "calibration.json").exists():
         print(format_calibration(calibrate_run(run)))
     if not (run / "index" / "index.json").exists():
         build_index(run, out=run / "index", dims=128, dtype="int8", rerank="float16", progress=True)
-    return {"calibration": str(run / "calibration.json"), "index": str(run / "index")}
+    done = {"calibration": str(run / "calibration.json"), "index": str(run / "index")}
+    if field_photos:
+        done["conditions"] = _field_conditions(run)
+    return done
+
+
+def _field_conditions(run: Path) -> dict:
+    """Recalibrates on the field photos of val, then measures museum vs field photos of test side by side."""
+    if not (run / calibration_file(FIELD)).exists():
+        calibrate_run(run, condition=FIELD)
+    result = evaluate_conditions(run, parse_conditions(DEMO_CONDITIONS))
+    print(format_conditions_table(result))
+    return {"table": str(run / "conditions_test.md"),
+            **{row["condition"]: {"top1": row["top1"]["value"], "n": row["top1"]["n"]} for row in result["rows"]}}
 
 
 def _export(run: Path, export_dir: Path) -> dict:
@@ -131,11 +154,11 @@ def _android(out: Path, golden_images: int) -> dict:
     return {"goldens": goldens, "assets": str(assets)}
 
 
-def _bench(export_dir: list[Path], out: Path) -> dict:
+def _bench(export_dir: list[Path], out: Path, field_photos: bool) -> dict:
     import shutil
 
-
-    result = run(export_dir, threads=(1, 2), runs=20, warmup=3, out=out / "bench")
+    conditions = parse_conditions(DEMO_CONDITIONS) if field_photos else ()
+    result = run(export_dir, threads=(1, 2), runs=20, warmup=3, out=out / "bench", conditions=conditions)
     print(format_bench_table(result["rows"]))
     failed = [v["text"] for v in result["verdicts"] if not v["passed"]]
     print(verdict_summary(result["verdicts"]) + "".join(f"\n  {line}" for line in failed))
@@ -176,7 +199,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     if (museum / "export.csv").exists():
         print(f"reusing {museum}")
     else:
-        print(synthesize_museum(museum, n_objects=cfg.objects, source_image_size=cfg.source_image_size, seed=cfg.seed))
+        print(synthesize_museum(museum, n_objects=cfg.objects, source_image_size=cfg.source_image_size, seed=cfg.seed,
+                                field=cfg.field_photos))
 
     _stage("2. prepare")
     if (prepared / "report.json").exists():
@@ -188,6 +212,8 @@ def run_demo(cfg: DemoConfig) -> dict:
         print(format_summary(result))
         report = result.report
     summary["prepare"] = {k: report[k] for k in ("rows_in", "kept", "rejected", "rejected_by_reason", "splits", "num_classes")}
+    # A museum rendered by an older demo (or with field_photos off) has no field photos to measure.
+    field_photos = FIELD in PreparedData.load(prepared).conditions
 
     _stage("3. train MOCaR (tiny BiT preset)")
     run = out / "run"
@@ -196,8 +222,9 @@ def run_demo(cfg: DemoConfig) -> dict:
     _stage("4. evaluate on the test split")
     summary["eval"] = _evaluate(run)
 
-    _stage("5. calibrate (conformal sets, year intervals, OOD threshold) and build the reference index")
-    summary["field"] = _calibrate_and_index(run)
+    _stage("5. calibrate (conformal sets, year intervals, OOD threshold), build the reference index"
+           + ("; museum vs field photos" if field_photos else ""))
+    summary["field"] = _calibrate_and_index(run, field_photos)
 
     _stage("6. export ONNX / TFLite / CoreML in fp32, fp16 and int8, each validated; int8 with layers kept float")
     summary["export"] = _export(run, out / "export")
@@ -206,11 +233,11 @@ def run_demo(cfg: DemoConfig) -> dict:
     student = out / "student"
     summary["student"] = _distill(cfg, run, student)
     summary["student"]["eval"] = _evaluate(student)
-    summary["student"]["field"] = _calibrate_and_index(student)
+    summary["student"]["field"] = _calibrate_and_index(student, field_photos)
     summary["student"]["export"] = _export(student, out / "student_export")
 
     _stage("8. benchmark every export of both models against their float models (parity, latency, size)")
-    summary["bench"] = _bench([out / "export", out / "student_export"], out)
+    summary["bench"] = _bench([out / "export", out / "student_export"], out, field_photos)
 
     _stage("9. golden vectors and app assets for the Android demo")
     summary["android"] = _android(out, cfg.golden_images)

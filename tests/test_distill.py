@@ -200,6 +200,17 @@ def test_the_student_learns_the_teachers_answers(teacher_run, tmp_path):
     assert kd[-1] < 0.5 * kd[0], kd
 
 
+def test_field_augmentation_is_the_students_own_choice(teacher_run, tmp_path):
+    """Off unless asked for, also under a field-augmented teacher; on, the student trains with it."""
+    teacher = _fake_teacher(tmp_path / "teacher")
+    config = teacher / "config.yaml"
+    config.write_text(config.read_text().replace("loss: product}", "loss: product, field_augment: phone}"))
+    assert distill_config(teacher, "student_tiny", tmp_path / "s").field_augment == "none"
+    run = _distill(teacher_run, tmp_path / "s", steps=2, eval_every=2, field_augment="phone", field_augment_p=1.0)
+    saved = read_yaml(run / "config.yaml")["train"]
+    assert (saved["field_augment"], saved["field_augment_p"], saved["teacher"]) == ("phone", 1.0, str(teacher_run))
+
+
 def test_a_teacher_with_other_labels_is_refused(teacher_run, tmp_path):
     with pytest.raises(ConfigError, match="predicts collection"):
         _distill(teacher_run, tmp_path / "s", arch="maxavgcat")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mocar.errors import InputError
-from mocar.quantize.search import LayerGroup, LayerSensitivity, analyze, search_fallback
+from mocar.quantize.search import LayerGroup, LayerSensitivity, analyze, ranking_subset, search_fallback
 
 N_IMAGES, N_CLASSES = 200, 5
 # Images each group gets wrong when it is quantised: quantising everything costs 10 % agreement,
@@ -74,6 +74,39 @@ def test_analyze_ranks_most_harmful_first(tmp_path):
     assert [s.group.name for s in found][:4] == ["g0", "g1", "g2", "g4"]
     assert found[0].agreement_alone == pytest.approx(0.95)
     assert all(a.logit_error_alone >= b.logit_error_alone for a, b in itertools.pairwise(found))
+
+
+def row_predict(path: Path, images: np.ndarray) -> np.ndarray:
+    """Like :func:`fake_predict`, for any subset of the images (pixel [0, 0, 0] holds the row)."""
+    return fake_predict(path, images)[images[:, 0, 0, 0].astype(int)]
+
+
+def test_ranking_subset_spreads_over_the_images():
+    assert ranking_subset(np.zeros(10), None).tolist() == list(range(10))
+    assert ranking_subset(np.zeros(10), 50).tolist() == list(range(10))
+    assert ranking_subset(np.zeros(10), 3).tolist() == [0, 4, 9]  # ends and middle, not the first three
+    with pytest.raises(InputError, match="rank_images"):
+        ranking_subset(np.zeros(10), 0)
+
+
+def test_analyze_ranks_on_the_subset_it_is_given(tmp_path):
+    images = np.zeros((N_IMAGES, 3, 4, 4), np.float32)
+    images[:, 0, 0, 0] = np.arange(N_IMAGES)
+    found = analyze(FakeQuantizer(), images, reference_logits(), tmp_path, predict=row_predict, rank_images=20)
+    # 20 rows spread over 200 are 0, 10, 21, ...: g0 (rows 0-9) breaks row 0 only, g1 (10-14) row 10 only
+    assert found[0].agreement_alone == pytest.approx(0.95)
+    assert sum(s.agreement_alone < 1.0 for s in found) == 3  # g0, g1 and g4 (rows 0-1) touch the subset
+
+
+def test_analyze_past_its_deadline_ranks_the_rest_last_unmeasured(tmp_path):
+    images = np.zeros((N_IMAGES, 3, 4, 4), np.float32)
+    found = analyze(FakeQuantizer(), images, reference_logits(), tmp_path, predict=fake_predict, deadline=0.0)
+    assert [s.group.name for s in found] == list(BREAKS)  # graph order
+    assert not any(s.measured for s in found) and found[0].agreement_alone is None
+    result = search_fallback(FakeQuantizer(), images, reference_logits(), 0.96, tmp_path, sensitivities=found,
+                             predict=fake_predict, timer=fake_timer())
+    assert result.chosen is not None  # the search still runs, in graph order
+    assert result.to_dict()["sensitivities"][0]["logit_error_alone"] is None
 
 
 @pytest.mark.parametrize("target", [0.90, 0.93, 0.96, 0.98, 0.995])
@@ -202,3 +235,27 @@ def test_onnx_analyze_and_search_run_on_the_tiny_file(tiny_onnx, tmp_path):
     assert result.points and len(result.points) <= 2 and result.fp32_p50_ms > 0
     assert result.chosen is None or result.chosen.agreement.value >= 0.5
     assert all(p.path.is_file() for p in result.points)
+
+
+def test_onnx_sqnr_in_chunks_equals_the_debugger_in_one_pass(tiny_onnx):
+    """Summing energies over chunks of images gives onnxruntime's own all-images SQNR (without holding them all)."""
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations, compute_activation_error, create_activation_matching,
+        modify_model_output_intermediate_tensors)
+
+    from mocar.quantize.onnx_int8 import ArrayReader
+
+    quantizer, images = tiny_onnx["quantizer"], tiny_onnx["images"][:10]
+    chunked = quantizer.activation_sqnr(images, count=10, chunk=3)
+    folder = quantizer.work_dir / "sqnr"
+    activations = {}
+    for name, path in (("float", quantizer.fp32_path), ("int8", folder / "full_int8.onnx")):
+        modify_model_output_intermediate_tensors(str(path), str(folder / f"{name}_whole.onnx"))
+        activations[name] = collect_activations(str(folder / f"{name}_whole.onnx"), ArrayReader(images))
+    errors = compute_activation_error(create_activation_matching(activations["int8"], activations["float"]))
+    outputs = quantizer._output_tensors()
+    assert set(chunked) == {g.name for g in quantizer.groups()}
+    for group in quantizer.groups():
+        whole = min(errors[t]["xmodel_err"] for n in group.nodes for t in outputs[n] if "xmodel_err" in errors.get(t, {}))
+        assert chunked[group.name] == pytest.approx(whole, abs=1e-3)
+    assert quantizer.activation_sqnr(images, count=0) == {}

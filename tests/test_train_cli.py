@@ -47,11 +47,13 @@ def test_flags_take_the_fields_types_and_choices():
 
 
 def test_the_choice_lists_match_the_model_and_the_losses():
+    from mocar.data.field_augment import FIELD_AUGMENTS
     from mocar.model import ARCHITECTURES
     from mocar.train.config import PRECISIONS
     from mocar.train.losses import COMBINATION_MODES
 
-    assert FLAG_CHOICES == {"arch": ARCHITECTURES, "loss": COMBINATION_MODES, "precision": PRECISIONS}
+    assert FLAG_CHOICES == {"arch": ARCHITECTURES, "loss": COMBINATION_MODES, "precision": PRECISIONS,
+                            "field_augment": FIELD_AUGMENTS}
 
 
 def test_help_tables_name_real_fields():

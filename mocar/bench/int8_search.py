@@ -35,7 +35,7 @@ from mocar.data.image_roles import ImageRoles, calibration_frame, selection_fram
 from mocar.errors import InputError
 from mocar.export.to_tflite import onnx_to_saved_model
 from mocar.quantize.onnx_search import OnnxQuantizer
-from mocar.quantize.search import SearchResult, analyze, search_fallback
+from mocar.quantize.search import ANALYSIS_SHARE, DEFAULT_RANK_IMAGES, SearchResult, analyze, search_fallback
 from mocar.quantize.tflite_search import TFLiteQuantizer
 from mocar.runtime.policy import Policy, load_policy
 from mocar.runtime.preprocessing import Preprocessing
@@ -113,8 +113,12 @@ def _quantizer(folder: Path, runtime: str, calibration: np.ndarray, work: Path, 
 def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: float, threads: int = 1,
                    budget_s: float = 300.0, min_speedup: float | None = None,
                    criterion: str = DEFAULT_CRITERION, confidence: float = DEFAULT_CONFIDENCE,
-                   onnx_flavour: str = FLAVOURS["onnx"]) -> SearchResult:
+                   onnx_flavour: str = FLAVOURS["onnx"], rank_images: int | None = DEFAULT_RANK_IMAGES,
+                   sqnr_images: int | None = None) -> SearchResult:
     """Sensitivity + fallback search for one runtime; the chosen file joins the folder (module docstring).
+
+    ``budget_s`` covers both: the ranking stops measuring at ``ANALYSIS_SHARE`` of it (the rest of
+    the groups are ranked last, unmeasured) and the search gets what is left.
 
     Raises:
         InputError: On an unknown runtime or a folder without the files it needs.
@@ -126,7 +130,9 @@ def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: flo
     work.mkdir(parents=True)
     started = time.perf_counter()
     quantizer = _quantizer(folder, runtime, inputs.calibration, work, onnx_flavour)
-    sensitivities = analyze(quantizer, inputs.images, inputs.reference_logits, work, threads)
+    sensitivities = analyze(quantizer, inputs.images, inputs.reference_logits, work, threads,
+                            rank_images=rank_images, sqnr_images=sqnr_images,
+                            deadline=started + ANALYSIS_SHARE * budget_s)
     result = search_fallback(quantizer, inputs.images, inputs.reference_logits, target, work, threads,
                              budget_s=max(budget_s - (time.perf_counter() - started), 1.0), min_speedup=min_speedup,
                              fp32_path=folder / FP32_FILES[runtime], sensitivities=sensitivities,
@@ -188,11 +194,14 @@ def search_export(folder: str | Path, runtimes: tuple[str, ...] = RUNTIMES, poli
                   data_dir: str | Path | None = None, progress: bool = False,
                   criterion: str = DEFAULT_CRITERION,
                   confidence: float = DEFAULT_CONFIDENCE,
-                  onnx_flavour: str = FLAVOURS["onnx"]) -> dict[str, SearchResult]:
+                  onnx_flavour: str = FLAVOURS["onnx"], rank_images: int | None = DEFAULT_RANK_IMAGES,
+                  sqnr_images: int | None = None) -> dict[str, SearchResult]:
     """The search for every runtime of an export folder (``mocar quantize search``, ``make demo``).
 
-    ``budget_s`` is per runtime; ``onnx_flavour`` is the ONNX recipe the search starts from (its
-    calibration method: ``u8s8_conv`` MinMax, ``u8s8_conv_pct`` percentile).
+    ``budget_s`` is per runtime, ranking included; ``onnx_flavour`` is the ONNX recipe the search starts
+    from (its calibration method: ``u8s8_conv`` MinMax, ``u8s8_conv_pct`` percentile); ``rank_images``
+    selection images rank the layers (None: all); ``sqnr_images`` feed the ONNX debugger's SQNR column
+    (None: its default, 0: skipped).
     """
     folder = Path(folder)
     unknown = [r for r in runtimes if r not in RUNTIMES]
@@ -201,4 +210,4 @@ def search_export(folder: str | Path, runtimes: tuple[str, ...] = RUNTIMES, poli
     target = target_agreement(load_policy(policy))
     inputs = search_images(folder, data_dir, progress)
     return {runtime: search_runtime(folder, runtime, inputs, target, threads, budget_s, min_speedup, criterion,
-                                    confidence, onnx_flavour) for runtime in runtimes}
+                                    confidence, onnx_flavour, rank_images, sqnr_images) for runtime in runtimes}

@@ -305,7 +305,8 @@ def sensitivity_png(searches: Sequence[tuple[str, dict[str, Any]]]) -> str | Non
     fig = _figure(7.0, 0.6 + 0.22 * sum(len(r["sensitivities"]) + 2 for _, r in searches))
     axes = fig.subplots(len(searches), 1, squeeze=False)[:, 0]
     for ax, (label, record) in zip(axes, searches):
-        groups = record["sensitivities"][::-1]  # barh draws bottom-up: most harmful last = on top
+        # barh draws bottom-up: most harmful last = on top; groups the ranking had no time for are left out
+        groups = [g for g in record["sensitivities"] if g.get("agreement_alone") is not None][::-1]
         ax.barh([g["group"] for g in groups], [100 * (1 - g["agreement_alone"]) for g in groups], color="#c44e52")
         ax.set_title(f"{label}: agreement lost when only this group is int8 (points)", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -30,6 +30,9 @@ def format_search(record: dict[str, Any], heading: str = "## int8 search") -> st
               "| group | agreement % | logit MSE | SQNR dB |", "|---|---|---|---|"]
     for s in record["sensitivities"]:
         sqnr = f"{s['sqnr_db']:.1f}" if s.get("sqnr_db") is not None else "–"
+        if s["logit_error_alone"] is None:
+            lines.append(f"| {s['group']} | not measured (ranking time spent) | – | {sqnr} |")
+            continue
         lines.append(f"| {s['group']} | {100 * s['agreement_alone']:.2f} | {s['logit_error_alone']:.4g} | {sqnr} |")
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from mocar.data.field_augment import FieldAugment
 from mocar.data.images import load_rgb
 from mocar.data.transforms import DataConfig, random_crop_flip, resize_square, to_normalized_tensor
 from mocar.errors import ConfigError, InputError
@@ -82,14 +83,22 @@ class PreparedData:
 
 
 class MuseumDataset(Dataset):
-    """Items are (image CHW float, class index, normalised year, row index)."""
+    """Items are (image CHW float, class index, normalised year, row index).
+
+    Training images (``train=True``) are randomly cropped and flipped, then given ``field_augment``
+    when one is passed (:func:`mocar.data.field_augment.field_augmentation`); others are only resized.
+    """
 
     def __init__(self, frame: pd.DataFrame, cfg: DataConfig, target: str = "epoch", train: bool = False,
                  year_mean: float = 0.0, year_scale: float = 1.0, preload: bool | None = None,
-                 seed: int = 0, progress: bool = False) -> None:
+                 seed: int = 0, progress: bool = False, field_augment: FieldAugment | None = None) -> None:
         if target not in TARGETS:
             raise ConfigError(f"target {target!r}: expected one of {TARGETS}")
+        if field_augment is not None and not train:
+            raise ConfigError("field augmentation applies to training images only (train=True), "
+                              "never to validation or test images")
         self.frame, self.cfg, self.train = frame.reset_index(drop=True), cfg, train
+        self.field_augment = field_augment
         self.labels = frame["epoch_idx" if target == "epoch" else "collection_idx"].to_numpy(np.int64)
         self.years = ((frame["year"].to_numpy(np.float64) - year_mean) / year_scale).astype(np.float32)
         self.size = cfg.resize if train else cfg.input_size
@@ -119,4 +128,6 @@ class MuseumDataset(Dataset):
         if self.train:
             rng = np.random.default_rng((self.seed, epoch, index))
             array = random_crop_flip(array, self.cfg.input_size, rng)
+            if self.field_augment is not None:  # drawn after the crop, so the crop is as without it
+                array = self.field_augment(array, rng)
         return to_normalized_tensor(array, self.cfg), int(self.labels[index]), torch.tensor(self.years[index]), index

@@ -25,6 +25,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # equal): the command line offers them as choices without importing torch and timm.
 ARCHITECTURES = ("baseline", "maxavgcat", "mocar")
 LOSS_COMBINATIONS = ("sum", "product", "both", "uncertainty")
+# Copy of mocar.data.field_augment.FIELD_AUGMENTS (a test keeps them equal), for the same reason:
+# that module imports torchvision.
+FIELD_AUGMENTS = ("none", "phone")
 
 
 @dataclass
@@ -39,6 +42,9 @@ class TrainConfig:
         steps, warmup, batch_size, micro_batch, lr, mixup_alpha, input_size, resize: the schedule;
             ``None`` = BiT-HyperRule; ``lr="auto"`` runs the lr range test first.
         eval_every: Validate (and checkpoint on improvement) every N steps; 0 = 10 times per run.
+        field_augment: Field-style augmentation of the training images (:mod:`mocar.data.field_augment`):
+            none (the paper-exact recipe) | phone.
+        field_augment_p: Share of the training images that get it (the rest stay museum photos).
         precision: auto (bf16 on CUDA devices that support it, fp32 elsewhere), fp32 or bf16.
         stop_after: Stop after this many steps (resumable with ``--resume``), e.g. to split a run.
         teacher: A trained run folder to distil from (``mocar distill``); None trains normally.
@@ -67,6 +73,8 @@ class TrainConfig:
     eval_batch_size: int = 64
     seed: int = 0
     workers: int = 2
+    field_augment: str = "none"
+    field_augment_p: float = 0.5
     precision: str = "auto"
     channels_last: bool = False
     device: str = "auto"
@@ -88,6 +96,10 @@ class TrainConfig:
                 self.lr = float(self.lr)
             except ValueError:
                 raise ConfigError(f"lr {self.lr!r}: expected a number or 'auto'") from None
+        if self.field_augment not in FIELD_AUGMENTS:
+            raise ConfigError(f"field_augment {self.field_augment!r}: expected one of {', '.join(FIELD_AUGMENTS)}")
+        if not 0.0 <= self.field_augment_p <= 1.0:
+            raise ConfigError(f"field_augment_p must be in [0, 1], got {self.field_augment_p}")
         # Checked here, not only when distillation starts, so a bad value fails before a teacher loads.
         check_distill_weights(self.kd_temperature, self.kd_alpha, self.kd_year_weight, self.kd_embed_weight)
 
@@ -168,6 +180,9 @@ TRAIN_FLAG_HELP: dict[str, str] = {
     "eval_every": "validate every N steps (default: 10 times per run)",
     "seed": "seed of initialisation, data order, augmentation, MixUp and dropout (default 0)",
     "workers": "data loader processes",
+    "field_augment": "field-style augmentation of training images (perspective, occlusion, low light, blur, "
+                     "noise, JPEG; torchvision): none (default, the paper-exact recipe) or phone",
+    "field_augment_p": "share of training images given the field look, 0..1 (default 0.5)",
     "precision": "auto (bf16 on CUDA where supported, else fp32), fp32 or bf16",
     "channels_last": "channels-last memory format for the model and batches",
     "stop_after": "stop after this many steps (continue with --resume)",
@@ -181,5 +196,5 @@ DISTILL_FLAG_HELP: dict[str, str] = {
     "kd_embed_weight": "weight of 1 - cos(student, teacher embedding) (default 0)",
 }
 FLAG_CHOICES: dict[str, tuple[str, ...]] = {
-    "arch": ARCHITECTURES, "loss": LOSS_COMBINATIONS, "precision": PRECISIONS,
+    "arch": ARCHITECTURES, "loss": LOSS_COMBINATIONS, "precision": PRECISIONS, "field_augment": FIELD_AUGMENTS,
 }

@@ -189,7 +189,8 @@ def distill_config(teacher_dir: str | Path, student: str, out: str | Path, confi
                    **overrides: Any) -> TrainConfig:
     """The training config of a student: teacher run < ``config_file`` < ``overrides``.
 
-    From the teacher come its data, architecture, embedding width, input size and loss rule; a YAML
+    From the teacher come its data, architecture, embedding width, input size and loss rule (not its
+    ``field_augment``: the student's augmentation is its own choice, off by default); a YAML
     file of training options (``mocar distill --config``) overrides them, and ``overrides`` override
     both. ``None`` values in the file and in ``overrides`` are ignored. The ``kd_*`` ranges are
     checked here, before any teacher weights are loaded.

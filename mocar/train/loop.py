@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from mocar.data.dataset import MuseumDataset, PreparedData
+from mocar.data.field_augment import field_augmentation
 from mocar.data.transforms import DataConfig
 from mocar.errors import CheckpointError, ConfigError
 from mocar.model import PRESETS, ModelConfig, create_model_from_config, preset_config
@@ -138,7 +139,8 @@ class Trainer:
         common = dict(cfg=self.data_cfg, target=self.target, year_mean=self.model_cfg.year_mean,
                       year_scale=self.model_cfg.year_scale, preload=self.cfg.preload,
                       progress=self.cfg.progress and self.ctx.is_main)
-        train = MuseumDataset(self.train_frame, train=True, seed=self.cfg.seed, **common)
+        augment = field_augmentation(self.cfg.field_augment, self.cfg.field_augment_p, self.data_cfg.input_size)
+        train = MuseumDataset(self.train_frame, train=True, seed=self.cfg.seed, field_augment=augment, **common)
         return train, MuseumDataset(self.val_frame, train=False, **common)
 
     # ----------------------------------------------------------------- state
