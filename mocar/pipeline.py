@@ -144,9 +144,9 @@ def _int8_search(export_dir: Path) -> dict[str, str]:
 def _android(out: Path, golden_images: int) -> dict:
     """Goldens for the Android core's tests (teacher and student), the student's files as app assets."""
     goldens = []
-    for export_dir, run in ((out / "export", out / "run"), (out / "student_export", out / "student")):
+    for export_dir, run_dir in ((out / "export", out / "run"), (out / "student_export", out / "student")):
         if not (export_dir / "golden").exists():
-            goldens += [str(p) for p in write_export_goldens(export_dir, golden_images, run)]
+            goldens += [str(p) for p in write_export_goldens(export_dir, golden_images, run_dir)]
     assets = out / "android_assets"
     if not assets.exists():
         written = write_android_assets(out / "student_export", assets, out / "student" / "index")
