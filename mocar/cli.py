@@ -13,7 +13,7 @@ import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mocar.errors import MocarError
+from mocar.errors import InputError, MocarError
 from mocar.train.config import DISTILL_FLAG_HELP, FLAG_CHOICES, TRAIN_FLAG_HELP, TrainConfig
 
 
@@ -375,6 +375,9 @@ def _add_field_commands(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--model", type=Path, help="an exported model file (.onnx, .tflite, .mlpackage)")
     pred.add_argument("--index", type=Path, help="reference index (mocar index build)")
     pred.add_argument("--calibration", type=Path, help="calibration.json (default: the run's / the file's metadata)")
+    pred.add_argument("--condition", choices=["museum", "field"], default="museum",
+                      help="field: use the run's calibration_field.json (mocar calibrate --condition field), whose "
+                           "sets and intervals keep their coverage on phone photos (default museum)")
     pred.add_argument("-k", type=int, default=5, help="number of nearest references")
     pred.add_argument("--json", action="store_true", help="print the answers as JSON")
     pred.set_defaults(handler=_cmd_predict)
@@ -406,11 +409,26 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prediction_calibration(args: argparse.Namespace) -> Path | None:
+    """``--calibration``, or for ``--condition field`` the run's field calibration (which must exist)."""
+    if args.condition != "field":
+        return args.calibration
+    from mocar.field.calibrate import calibration_file
+
+    if args.calibration is not None or args.model is not None:
+        raise InputError("--condition field picks RUN/" + calibration_file("field") + " and needs --run without "
+                         "--calibration; for an exported file pass --calibration RUN/" + calibration_file("field"))
+    path = args.run / calibration_file("field")
+    if not path.is_file():
+        raise InputError(f"no {path}: run `mocar calibrate --run {args.run} --condition field` on labelled field photos first")
+    return path
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from mocar.field import format_prediction, predict_images
 
     answers = predict_images(args.images, run_dir=args.run, model_file=args.model, index_dir=args.index, k=args.k,
-                             calibration_file=args.calibration)
+                             calibration_file=_prediction_calibration(args))
     if args.json:
         print(json.dumps(answers, indent=2, ensure_ascii=False, default=float))
     else:

@@ -213,3 +213,17 @@ def test_cli_eval_conditions(run_copy, field_prepared, capsys):
     out = capsys.readouterr().out
     assert "| museum |" in out and "| field |" in out and "conditions_test.json" in out
     assert conformal.level_key(0.9) in out and softmax(np.zeros((1, 2))).shape == (1, 2)
+
+
+def test_cli_predict_with_the_field_calibration(run_copy, field_prepared, tmp_path, capsys):
+    run = shutil.copytree(run_copy, tmp_path / "run")
+    (run / calibration_file("field")).unlink(missing_ok=True)  # another test may have recalibrated run_copy
+    photo = str(PreparedData.load(field_prepared).split("test", condition="field")["image"].iloc[0])
+    assert main(["predict", photo, "--run", str(run), "--condition", "field"]) == 2
+    assert "--condition field" in capsys.readouterr().err  # no calibration_field.json yet: says how to make it
+    calibrate_run(run, field_prepared, condition="field")
+    assert main(["predict", photo, "--run", str(run), "--condition", "field", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)[0]
+    assert answer["prediction_set"] is not None
+    assert main(["predict", photo, "--run", str(run), "--condition", "field",
+                 "--calibration", str(run / "calibration.json")]) == 2
