@@ -35,7 +35,7 @@ from mocar.data.image_roles import ImageRoles, calibration_frame, selection_fram
 from mocar.errors import InputError
 from mocar.export.to_tflite import onnx_to_saved_model
 from mocar.quantize.onnx_search import OnnxQuantizer
-from mocar.quantize.search import ANALYSIS_SHARE, DEFAULT_RANK_IMAGES, SearchResult, analyze, search_fallback
+from mocar.quantize.search import DEFAULT_RANK_IMAGES, SearchResult, search_fallback
 from mocar.quantize.tflite_search import TFLiteQuantizer
 from mocar.runtime.policy import Policy, load_policy
 from mocar.runtime.preprocessing import Preprocessing
@@ -117,8 +117,9 @@ def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: flo
                    sqnr_images: int | None = None) -> SearchResult:
     """Sensitivity + fallback search for one runtime; the chosen file joins the folder (module docstring).
 
-    ``budget_s`` covers both: the ranking stops measuring at ``ANALYSIS_SHARE`` of it (the rest of
-    the groups are ranked last, unmeasured) and the search gets what is left.
+    ``budget_s`` covers building the back end, the ranking and the search: :func:`search_fallback`
+    gets what is left after the back end, and its ranking stops measuring at half of that (the rest of
+    the groups are ranked last, unmeasured).
 
     Raises:
         InputError: On an unknown runtime or a folder without the files it needs.
@@ -130,13 +131,10 @@ def search_runtime(folder: Path, runtime: str, inputs: SearchImages, target: flo
     work.mkdir(parents=True)
     started = time.perf_counter()
     quantizer = _quantizer(folder, runtime, inputs.calibration, work, onnx_flavour)
-    sensitivities = analyze(quantizer, inputs.images, inputs.reference_logits, work, threads,
-                            rank_images=rank_images, sqnr_images=sqnr_images,
-                            deadline=started + ANALYSIS_SHARE * budget_s)
     result = search_fallback(quantizer, inputs.images, inputs.reference_logits, target, work, threads,
                              budget_s=max(budget_s - (time.perf_counter() - started), 1.0), min_speedup=min_speedup,
-                             fp32_path=folder / FP32_FILES[runtime], sensitivities=sensitivities,
-                             criterion=criterion, confidence=confidence)
+                             fp32_path=folder / FP32_FILES[runtime], criterion=criterion, confidence=confidence,
+                             rank_images=rank_images, sqnr_images=sqnr_images)
     _refuse_all_float(result, len(quantizer.groups()))
     if result.chosen is None and result.points:
         fastest = max(result.points, key=lambda p: p.speedup or 0.0)

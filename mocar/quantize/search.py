@@ -400,7 +400,8 @@ def search_fallback(quantizer: Quantizer, images: np.ndarray, reference_logits: 
                     sensitivities: list[LayerSensitivity] | None = None, latency_runs: int = DEFAULT_LATENCY_RUNS,
                     max_candidates: int = DEFAULT_MAX_CANDIDATES, predict: Predict | None = None,
                     timer: Timer | None = None, speed_margin: float = 0.03, criterion: str = "point",
-                    confidence: float = 0.95) -> SearchResult:
+                    confidence: float = 0.95, rank_images: int | None = DEFAULT_RANK_IMAGES,
+                    sqnr_images: int | None = None) -> SearchResult:
     """Finds the fastest int8 file whose top-1 agreement with float on ``images`` is >= the target.
 
     Args:
@@ -424,6 +425,7 @@ def search_fallback(quantizer: Quantizer, images: np.ndarray, reference_logits: 
             bound at ``confidence`` does).
         confidence: Two-sided confidence of that lower bound (0.8: the bound is exceeded by the true
             agreement with 90 % probability).
+        rank_images, sqnr_images: Passed to :func:`analyze` when the ranking is computed here.
 
     Raises:
         InputError: On a target outside (0, 1], an unknown criterion, bad shapes, or no fp32 file to time against.
@@ -445,6 +447,7 @@ def search_fallback(quantizer: Quantizer, images: np.ndarray, reference_logits: 
     predict = predict or runner_logits(threads)
     if sensitivities is None:
         sensitivities = analyze(quantizer, images, reference_logits, work_dir, threads, predict,
+                                rank_images=rank_images, sqnr_images=sqnr_images,
                                 deadline=started + ANALYSIS_SHARE * budget_s)
     trials = _Trials(quantizer, [s.group for s in sensitivities], images, reference_logits, target_agreement,
                      work_dir, predict, timer, budget_s, max_candidates, started, criterion, confidence)
